@@ -1,0 +1,34 @@
+"""kirchhoff: analog neural networks in JAX — nonlinear resistive circuits as energy-based
+models, at equilibrium by minimising co-content, trained by Equilibrium Propagation."""
+
+from . import _custom_types as types
+from ._circuit import AbstractCircuit as AbstractCircuit
+from ._circuit import Circuit as Circuit
+from ._cost import squared_error as squared_error
+from ._elements import AbstractElement as AbstractElement
+from ._elements import Amplifier as Amplifier
+from ._elements import CurrentSource as CurrentSource
+from ._elements import Ground as Ground
+from ._elements import IdealDiode as IdealDiode
+from ._elements import Input as Input
+from ._elements import Resistor as Resistor
+from ._elements import ShockleyDiode as ShockleyDiode
+from ._elements import VoltageSource as VoltageSource
+from ._learning._autodiff import finite_difference_gradient as finite_difference_gradient
+from ._learning._autodiff import implicit_gradient as implicit_gradient
+from ._learning._autodiff import mean_loss as mean_loss
+from ._learning._autodiff import unrolled_gradient as unrolled_gradient
+from ._learning._eqprop import VARIANTS as VARIANTS
+from ._learning._eqprop import EqPropResult as EqPropResult
+from ._learning._eqprop import energy_gradient as energy_gradient
+from ._learning._eqprop import eqprop_gradient as eqprop_gradient
+from ._learning._eqprop import local_conductance_gradient as local_conductance_gradient
+from ._learning._eqprop import local_conductance_gradients as local_conductance_gradients
+from ._solver import LBFGS as LBFGS
+from ._solver import AbstractSolver as AbstractSolver
+from ._solver import BoxQP as BoxQP
+from ._solver import DampedNewton as DampedNewton
+from ._solver import Equilibrium as Equilibrium
+from ._solver import Status as Status
+
+__version__ = "0.1.0"

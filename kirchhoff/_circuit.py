@@ -1,0 +1,477 @@
+"""A general nonlinear resistive circuit: a graph of elements whose energy is the total
+co-content, minimised over the free node potentials at equilibrium (Millar's theorem)."""
+
+import abc
+from collections.abc import Hashable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._custom_types import Array, Bool, Float, FreePotentials, Inputs, Int, NodeRef, Potentials, Scalar
+from ._elements import (
+    AbstractDissipative,
+    AbstractElement,
+    Amplifier,
+    CurrentSource,
+    IdealDiode,
+    Input,
+    Resistor,
+    ShockleyDiode,
+    VoltageSource,
+)
+
+
+class AbstractCircuit(eqx.Module):
+    """Anything with an energy over a vector of free potentials: what solvers and EqProp need."""
+
+    @property
+    @abc.abstractmethod
+    def n_free(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def n_inputs(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def n_outputs(self) -> int: ...
+
+    @abc.abstractmethod
+    def energy(self, free: FreePotentials, inputs: Inputs) -> Scalar:
+        """Total (domain-weighted) co-content, in watts."""
+
+    @abc.abstractmethod
+    def output_potentials(self, free: FreePotentials, inputs: Inputs) -> Float[Array, " outputs"]:
+        """Potentials of the output nodes, in volts."""
+
+    @abc.abstractmethod
+    def node_weight_free(self) -> Float[Array, " free"]:
+        """Energy weight of each free node's domain (1 without amplifiers): gradient / weight = amps."""
+
+    @abc.abstractmethod
+    def free_bounds(self, inputs: Inputs) -> tuple[Float[Array, " free"], Float[Array, " free"]]:
+        """Lower and upper bounds on the free potentials set by ideal diodes (±inf if none)."""
+
+    @abc.abstractmethod
+    def trainable_filter(self):
+        """A pytree of bools shaped like the circuit: True on trainable parameters."""
+
+    @abc.abstractmethod
+    def validate(self, inputs: Inputs) -> Inputs:
+        """Runtime checks (inside jit): raise on NaN/inf inputs or invalid parameters."""
+
+    @property
+    def has_ideal_diodes(self) -> bool:
+        return False
+
+    @property
+    def is_quadratic(self) -> bool:
+        """True when the energy is quadratic in the free potentials (no Shockley diodes)."""
+        return False
+
+    def kcl_residual(self, free: FreePotentials, inputs: Inputs) -> Float[Array, " free"]:
+        """Net current leaving each free node through its elements, in amperes (0 at equilibrium
+        for circuits without ideal diodes)."""
+        return jax.grad(self.energy)(free, inputs) / self.node_weight_free()
+
+
+def _find(parent, i):
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent, i, j):
+    ri, rj = _find(parent, i), _find(parent, j)
+    if ri != rj:
+        parent[max(ri, rj)] = min(ri, rj)
+
+
+class Circuit(AbstractCircuit):
+    """A nonlinear resistive circuit: elements between named nodes, inputs held by sources,
+    some nodes read as outputs. Parameters are ordinary pytree leaves."""
+
+    elements: tuple[AbstractElement, ...]
+    terminals: tuple[Int[Array, "terminals k"], ...]
+    energy_weights: tuple[Float[Array, " k"], ...]
+    node_names: tuple[NodeRef, ...] = eqx.field(static=True)
+    input_names: tuple[NodeRef, ...] = eqx.field(static=True)
+    output_names: tuple[NodeRef, ...] = eqx.field(static=True)
+    n_free_nodes: int = eqx.field(static=True)
+    coupled_ideal_diodes: bool = eqx.field(static=True)
+    free_nodes: Int[Array, " free"]
+    output_nodes: Int[Array, " outputs"]
+    node_root: Int[Array, " nodes"]
+    node_gain: Float[Array, " nodes"]
+    node_weight: Float[Array, " nodes"]
+    bound_node: Int[Array, " diodes"]
+    bound_ref: Int[Array, " diodes"]
+    bound_scale: Float[Array, " diodes"]
+    bound_upper: Bool[Array, " diodes"]
+
+    def __init__(
+        self,
+        elements: Sequence[AbstractElement],
+        outputs: Sequence[NodeRef] = (),
+        nodes: Sequence[NodeRef] | None = None,
+    ):
+        elements = tuple(elements)
+        for e in elements:
+            if not isinstance(e, AbstractElement):
+                raise ValueError(f"Circuit: {e!r} is not a kirchhoff element.")
+        # 1. nodes
+        if nodes is None:
+            names: dict[Hashable, int] = {}
+            for e in elements:
+                for term in e.terminal_names():
+                    for n in term:
+                        names.setdefault(n, len(names))
+        else:
+            names = {}
+            for n in nodes:
+                if n in names:
+                    raise ValueError(f"Circuit: node {n!r} is listed twice in `nodes`.")
+                names[n] = len(names)
+
+        def index(n, what):
+            try:
+                return names[n]
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"Circuit: {what} refers to unknown node {n!r}; known nodes are "
+                    f"{list(names)[:20]}{'...' if len(names) > 20 else ''}."
+                ) from None
+
+        n_nodes = len(names)
+        terminals = []
+        for e in elements:
+            terminals.append(
+                np.array(
+                    [[index(n, type(e).__name__) for n in term] for term in e.terminal_names()],
+                    dtype=np.int64,
+                ).reshape(len(e.terminal_names()), e.size)
+            )
+        outputs = tuple(outputs)
+        out_idx = np.array([index(n, "outputs") for n in outputs], dtype=np.int64)
+
+        # 2. held nodes: inputs first, then fixed sources, in element order
+        held_slot = {}
+        input_names = []
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, Input):
+                for n in t[0]:
+                    if n in held_slot:
+                        raise ValueError(f"Circuit: node {list(names)[n]!r} is held by two sources.")
+                    held_slot[int(n)] = len(held_slot)
+                    input_names.append(list(names)[n])
+        n_inputs = len(held_slot)
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, VoltageSource):
+                for n in t[0]:
+                    if n in held_slot:
+                        raise ValueError(f"Circuit: node {list(names)[n]!r} is held by two sources.")
+                    held_slot[int(n)] = len(held_slot)
+        if not held_slot:
+            raise ValueError(
+                "Circuit: no node is held by a source; add a Ground (VoltageSource at 0 V) so "
+                "that potentials are defined."
+            )
+        # 3. amplifier-driven (dependent) nodes
+        driven = {}
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, Amplifier):
+                for s, d, a in zip(t[0], t[1], e.gain, strict=True):
+                    d = int(d)
+                    if d in held_slot or d in driven:
+                        raise ValueError(
+                            f"Circuit: node {list(names)[d]!r} is driven by an amplifier and also "
+                            "held or driven elsewhere."
+                        )
+                    driven[d] = (int(s), a)
+        # 4. free nodes
+        free = [i for i in range(n_nodes) if i not in held_slot and i not in driven]
+        n_free = len(free)
+        free_pos = {n: k for k, n in enumerate(free)}
+        root = np.zeros(n_nodes, dtype=np.int64)
+        gain = np.ones(n_nodes)
+        for n in free:
+            root[n] = free_pos[n]
+        for n, s in held_slot.items():
+            root[n] = n_free + s
+
+        def resolve(n, seen=()):
+            if n in driven:
+                if n in seen:
+                    raise ValueError("Circuit: amplifiers form a loop; an amplifier chain must end.")
+                s, a = driven[n]
+                r, g = resolve(s, (*seen, n))
+                return r, a * g
+            return root[n], gain[n]
+
+        for n in driven:
+            root[n], gain[n] = resolve(n)
+
+        # 5. energy domains (amplifiers rescale downstream energy by 1/A²)
+        parent = list(range(n_nodes))
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, AbstractDissipative | IdealDiode):
+                for a, c in zip(t[0], t[1], strict=True):
+                    if a not in held_slot and c not in held_slot:
+                        _union(parent, int(a), int(c))
+        dom_weight: dict[int, float] = {}
+        pending = dict(driven)
+        # domains containing no driven node have weight 1
+        driven_domains = {_find(parent, d) for d in driven}
+        for n in range(n_nodes):
+            if n not in held_slot and _find(parent, n) not in driven_domains:
+                dom_weight[_find(parent, n)] = 1.0
+        for _ in range(len(pending) + 1):
+            progressed = False
+            for d, (s, a) in list(pending.items()):
+                if s in held_slot:
+                    w_src = 1.0
+                else:
+                    w_src = dom_weight.get(_find(parent, s))
+                if w_src is None:
+                    continue
+                w = w_src / a**2
+                rd = _find(parent, d)
+                if rd in dom_weight and not np.isclose(dom_weight[rd], w, rtol=1e-12):
+                    raise ValueError(
+                        f"Circuit: node {list(names)[d]!r} is reached through amplifiers of "
+                        "different total gain; such a circuit has no energy function."
+                    )
+                dom_weight[rd] = w
+                del pending[d]
+                progressed = True
+            if not progressed:
+                break
+        if pending:
+            raise ValueError("Circuit: amplifiers feed back into their own input domain.")
+        node_weight = np.array(
+            [1.0 if n in held_slot else dom_weight[_find(parent, n)] for n in range(n_nodes)]
+        )
+        energy_weights = []
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, AbstractDissipative | CurrentSource):
+                # an element's domain is that of any of its non-held terminals
+                w = np.ones(e.size)
+                for row in t:
+                    w = np.where([int(x) not in held_slot for x in row], node_weight[row], w)
+                energy_weights.append(jnp.asarray(w))
+            else:
+                energy_weights.append(jnp.ones(e.size))
+
+        # 6. floating nodes: every free node needs a conducting path to a held node
+        anchor = list(range(n_nodes))
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, AbstractDissipative | Amplifier):
+                for a, c in zip(t[0], t[1], strict=True):
+                    _union(anchor, int(a), int(c))
+        anchored = {_find(anchor, n) for n in held_slot}
+        floating = [list(names)[n] for n in free if _find(anchor, n) not in anchored]
+        if floating:
+            raise ValueError(
+                f"Circuit: node(s) {floating[:10]} float: no path of resistors or diodes joins "
+                "them to a held node (ground, a rail or an input), so their potential is undefined."
+            )
+        for n in out_idx:
+            if int(n) in held_slot:
+                raise ValueError(f"Circuit: output node {list(names)[n]!r} is held by a source.")
+
+        # 7. ideal diodes as bounds on free potentials
+        b_node, b_ref, b_scale, b_upper = [], [], [], []
+        coupled = False
+        for e, t in zip(elements, terminals, strict=True):
+            if isinstance(e, IdealDiode):
+                for a, c in zip(t[0], t[1], strict=True):
+                    ra, rc, ga, gc = root[a], root[c], gain[a], gain[c]
+                    a_free, c_free = ra < n_free, rc < n_free
+                    if a_free and c_free:
+                        coupled = True
+                    elif a_free:  # ga·z ≤ gc·ref
+                        b_node.append(ra), b_ref.append(rc), b_scale.append(gc / ga)
+                        b_upper.append(ga > 0)
+                    elif c_free:  # ga·ref ≤ gc·z
+                        b_node.append(rc), b_ref.append(ra), b_scale.append(ga / gc)
+                        b_upper.append(gc < 0)
+
+        self.elements = elements
+        self.terminals = tuple(jnp.asarray(t) for t in terminals)
+        self.energy_weights = tuple(energy_weights)
+        self.node_names = tuple(names)
+        self.input_names = tuple(input_names)
+        self.output_names = outputs
+        self.n_free_nodes = n_free
+        self.coupled_ideal_diodes = coupled
+        self.free_nodes = jnp.asarray(np.array(free, dtype=np.int64))
+        self.output_nodes = jnp.asarray(out_idx)
+        self.node_root = jnp.asarray(root)
+        self.node_gain = jnp.asarray(gain)
+        self.node_weight = jnp.asarray(node_weight)
+        self.bound_node = jnp.asarray(np.array(b_node, dtype=np.int64))
+        self.bound_ref = jnp.asarray(np.array(b_ref, dtype=np.int64))
+        self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float))
+        self.bound_upper = jnp.asarray(np.array(b_upper, dtype=bool))
+        del n_inputs
+
+    # ---- sizes -------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_names)
+
+    @property
+    def n_free(self) -> int:
+        return self.n_free_nodes
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.input_names)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_names)
+
+    @property
+    def has_ideal_diodes(self) -> bool:
+        return any(isinstance(e, IdealDiode) for e in self.elements)
+
+    @property
+    def has_shockley_diodes(self) -> bool:
+        return any(isinstance(e, ShockleyDiode) for e in self.elements)
+
+    @property
+    def is_quadratic(self) -> bool:
+        return not self.has_shockley_diodes
+
+    def node_index(self, name: NodeRef) -> int:
+        try:
+            return self.node_names.index(name)
+        except ValueError:
+            raise ValueError(f"Circuit: unknown node {name!r}.") from None
+
+    # ---- potentials and energy ----------------------------------------------------------
+    def _held_values(self, inputs: Inputs) -> Float[Array, " held"]:
+        volts = [e.volts for e in self.elements if isinstance(e, VoltageSource)]
+        return jnp.concatenate([jnp.asarray(inputs, dtype=self.node_gain.dtype), *volts])
+
+    def potentials(self, free: FreePotentials, inputs: Inputs) -> Potentials:
+        """All node potentials (volts) from the free ones and the inputs."""
+        base = jnp.concatenate([free, self._held_values(inputs)])
+        return self.node_gain * base[self.node_root]
+
+    def free_potentials(self, potentials: Potentials) -> FreePotentials:
+        return potentials[self.free_nodes]
+
+    def output_potentials(self, free, inputs):
+        base = jnp.concatenate([free, self._held_values(inputs)])
+        return self.node_gain[self.output_nodes] * base[self.node_root[self.output_nodes]]
+
+    def energy_of_potentials(self, v: Potentials) -> Scalar:
+        total = jnp.zeros((), v.dtype)
+        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+            if isinstance(e, AbstractDissipative):
+                total = total + jnp.sum(w * e.co_content(v[t[0]] - v[t[1]]))
+            elif isinstance(e, CurrentSource):
+                total = total + jnp.sum(w * e.co_content(v[t[0]]))
+        return total
+
+    def energy(self, free, inputs):
+        return self.energy_of_potentials(self.potentials(free, inputs))
+
+    def voltage_drops(self, v: Potentials) -> tuple[Float[Array, " k"] | None, ...]:
+        """Voltage drop anode − cathode of every two-terminal element (None for others)."""
+        return tuple(
+            v[t[0]] - v[t[1]] if t.shape[0] == 2 and not isinstance(e, Amplifier) else None
+            for e, t in zip(self.elements, self.terminals, strict=True)
+        )
+
+    def branch_currents(self, v: Potentials) -> tuple[Float[Array, " k"] | None, ...]:
+        """Current through each dissipative element (anode → cathode) or injected by each
+        current source, in amperes; None for elements whose current the energy does not set."""
+        out = []
+        for e, t in zip(self.elements, self.terminals, strict=True):
+            if isinstance(e, AbstractDissipative):
+                out.append(e.current(v[t[0]] - v[t[1]]))
+            elif isinstance(e, CurrentSource):
+                out.append(e.current)
+            else:
+                out.append(None)
+        return tuple(out)
+
+    def net_current(self, v: Potentials) -> Float[Array, " nodes"]:
+        """Current leaving every node through dissipative elements, minus current injected by
+        current sources (amplifier and voltage-source currents excluded), in amperes."""
+        net = jnp.zeros(self.n_nodes, v.dtype)
+        for e, t, i in zip(self.elements, self.terminals, self.branch_currents(v), strict=True):
+            if isinstance(e, AbstractDissipative):
+                net = net.at[t[0]].add(i).at[t[1]].add(-i)
+            elif isinstance(e, CurrentSource):
+                net = net.at[t[0]].add(-i)
+        return net
+
+    def node_weight_free(self):
+        return self.node_weight[self.free_nodes]
+
+    def free_bounds(self, inputs):
+        dtype = self.node_gain.dtype
+        lo = jnp.full(self.n_free, -jnp.inf, dtype)
+        hi = jnp.full(self.n_free, jnp.inf, dtype)
+        if self.bound_node.shape[0] == 0:
+            return lo, hi
+        held = self._held_values(inputs)
+        value = self.bound_scale * held[self.bound_ref - self.n_free]
+        lo = lo.at[self.bound_node].max(jnp.where(self.bound_upper, -jnp.inf, value))
+        hi = hi.at[self.bound_node].min(jnp.where(self.bound_upper, value, jnp.inf))
+        return lo, hi
+
+    def ideal_diode_currents(self, free: FreePotentials, inputs: Inputs) -> Float[Array, " free"]:
+        """Current drawn from each free node by its ideal diodes at a constrained equilibrium
+        (amperes): the Lagrange multiplier of its bound, ≥ 0 into a rail diode when active."""
+        g = jax.grad(self.energy)(free, inputs) / self.node_weight_free()
+        return -g
+
+    # ---- training ------------------------------------------------------------------------
+    def trainable_filter(self):
+        spec = jax.tree_util.tree_map(lambda _: False, self)
+
+        def mark(e):
+            return eqx.tree_at(
+                lambda x: [getattr(x, f) for f in type(e).trainable_fields],
+                e,
+                [True] * len(type(e).trainable_fields),
+            )
+
+        marked = tuple(
+            mark(e_spec) if type(e).trainable_fields else e_spec
+            for e, e_spec in zip(self.elements, spec.elements, strict=True)
+        )
+        return eqx.tree_at(lambda c: c.elements, spec, marked)
+
+    def validate(self, inputs):
+        inputs = eqx.error_if(
+            inputs,
+            ~jnp.all(jnp.isfinite(inputs)),
+            "kirchhoff: an input potential is NaN or infinite.",
+        )
+        for e in self.elements:
+            if isinstance(e, Resistor):
+                inputs = eqx.error_if(
+                    inputs,
+                    jnp.any(e.conductance < 0) | ~jnp.all(jnp.isfinite(e.conductance)),
+                    "kirchhoff: a conductance is negative or not finite; keep conductances "
+                    "≥ 0 (e.g. project them after each update).",
+                )
+        return inputs
+
+    def check_inputs_shape(self, inputs) -> None:
+        shape = jnp.shape(inputs)
+        if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
+            raise ValueError(
+                f"kirchhoff: inputs have shape {shape}, but the circuit has {self.n_inputs} input "
+                f"node(s) {list(self.input_names)[:8]}; give shape ({self.n_inputs},) or "
+                f"(batch, {self.n_inputs})."
+            )

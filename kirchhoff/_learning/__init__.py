@@ -1,0 +1,1 @@
+"""Learning rules: EqProp estimators and the autodiff references they are checked against."""

@@ -1,0 +1,8 @@
+"""Equilibrium solvers: all batched, jit-compiled and implicitly differentiable."""
+
+from ._base import AbstractSolver as AbstractSolver
+from ._base import Equilibrium as Equilibrium
+from ._base import Status as Status
+from ._lbfgs import LBFGS as LBFGS
+from ._newton import DampedNewton as DampedNewton
+from ._qp import BoxQP as BoxQP

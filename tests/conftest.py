@@ -1,0 +1,40 @@
+"""Shared test setup: float64, a seeded key, warnings as errors (bar jaxopt's known one)."""
+
+import os
+import shutil
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+# jaxopt is in maintenance mode and warns on import; kirchhoff filters it in its solver
+# layer, and this keeps a direct import in a test from failing the run
+warnings.filterwarnings("ignore", message="JAXopt is no longer maintained", category=DeprecationWarning)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "error")
+    config.addinivalue_line("filterwarnings", "ignore:JAXopt is no longer maintained:DeprecationWarning")
+    # tfds/absl and matplotlib emit deprecation chatter from their own internals
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:tensorflow_datasets.*")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:absl.*")
+
+
+@pytest.fixture
+def key():
+    return jax.random.PRNGKey(0)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def require_ngspice():
+    """Skip when ngspice is missing, except in CI, where its absence is a failure."""
+    if shutil.which("ngspice") is None:
+        if os.environ.get("CI"):
+            pytest.fail("ngspice is not installed; .ci/run installs it (apt-get install ngspice).")
+        pytest.skip("ngspice is not installed (apt-get install ngspice)")
