@@ -5,6 +5,16 @@ from . import _custom_types as types
 from ._circuit import AbstractCircuit as AbstractCircuit
 from ._circuit import Circuit as Circuit
 from ._cost import squared_error as squared_error
+from ._data import Dataset as Dataset
+from ._data import DatasetNotFoundError as DatasetNotFoundError
+from ._data import IdxFormatError as IdxFormatError
+from ._data import available_datasets as available_datasets
+from ._data import batches as batches
+from ._data import load_dataset as load_dataset
+from ._data import one_hot as one_hot
+from ._data import read_idx as read_idx
+from ._data import train_test as train_test
+from ._data import write_idx as write_idx
 from ._elements import AbstractElement as AbstractElement
 from ._elements import Amplifier as Amplifier
 from ._elements import CurrentSource as CurrentSource
@@ -14,6 +24,11 @@ from ._elements import Input as Input
 from ._elements import Resistor as Resistor
 from ._elements import ShockleyDiode as ShockleyDiode
 from ._elements import VoltageSource as VoltageSource
+from ._layered import MODELS as MODELS
+from ._layered import LayeredNetwork as LayeredNetwork
+from ._layered import drn as drn
+from ._layered import make_model as make_model
+from ._layered import seed_network as seed_network
 from ._learning._autodiff import finite_difference_gradient as finite_difference_gradient
 from ._learning._autodiff import implicit_gradient as implicit_gradient
 from ._learning._autodiff import mean_loss as mean_loss
@@ -26,6 +41,7 @@ from ._learning._eqprop import local_conductance_gradient as local_conductance_g
 from ._learning._eqprop import local_conductance_gradients as local_conductance_gradients
 from ._solver import LBFGS as LBFGS
 from ._solver import AbstractSolver as AbstractSolver
+from ._solver import BlockCoordinateDescent as BlockCoordinateDescent
 from ._solver import BoxQP as BoxQP
 from ._solver import DampedNewton as DampedNewton
 from ._solver import Equilibrium as Equilibrium

@@ -34,8 +34,10 @@ def energy_gradient(circuit: AbstractCircuit, free_potentials, inputs):
         return eqx.combine(p, static).energy(z, x)
 
     if jnp.ndim(inputs) == 2:
-        grads = jax.vmap(jax.grad(e), in_axes=(None, 0, 0))(params, free_potentials, inputs)
-        return jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
+        # differentiate the batch mean (not the mean of per-example gradients): for a weight
+        # matrix this is one matmul over the batch instead of a stack of outer products
+        mean_e = lambda p: jnp.mean(jax.vmap(e, in_axes=(None, 0, 0))(p, free_potentials, inputs))
+        return jax.grad(mean_e)(params)
     return jax.grad(e)(params, free_potentials, inputs)
 
 

@@ -6,3 +6,4 @@ from ._base import Status as Status
 from ._lbfgs import LBFGS as LBFGS
 from ._newton import DampedNewton as DampedNewton
 from ._qp import BoxQP as BoxQP
+from ._bcd import BlockCoordinateDescent as BlockCoordinateDescent

@@ -75,13 +75,20 @@ class AbstractSolver(eqx.Module):
         return jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
 
     def tolerance(self, circuit, free, inputs) -> Float[Array, ""]:
-        """atol + rtol·(a current scale of the circuit) in amperes."""
-        h = jax.hessian(circuit.energy)(jnp.zeros_like(free), inputs)
+        """atol + rtol·(a current scale of the circuit at ``free``) in amperes."""
+        # the scale is taken at the given point, not at zero potentials: there a diode facing
+        # a volt-sized input is far into forward bias and its conductance is absurdly large
+        h = jax.hessian(circuit.energy)(free, inputs)
         g_scale = jnp.max(jnp.abs(jnp.diag(h)) / circuit.node_weight_free(), initial=0.0)
         v_scale = jnp.maximum(jnp.max(jnp.abs(inputs), initial=0.0), jnp.max(jnp.abs(free), initial=0.0))
         eps = jnp.finfo(free.dtype).eps
         rtol = jnp.maximum(self.rtol, 64 * eps)
         return self.atol + rtol * g_scale * jnp.maximum(v_scale, 1.0)
+
+    def linear_solve(self, circuit):
+        """The linear solver for implicit differentiation (dense LU: exact, small circuits)."""
+        del circuit
+        return linear_solve.solve_lu
 
     def init_free(self, circuit, inputs):
         lo, hi = circuit.free_bounds(inputs)
@@ -111,19 +118,23 @@ class AbstractSolver(eqx.Module):
                 f"kirchhoff: target has shape {target.shape}; expected "
                 f"{(*inputs.shape[:-1], circuit.n_outputs)} for inputs of shape {inputs.shape}."
             )
-        if init is not None:
-            init = jnp.asarray(init, inputs.dtype)
-            if init.shape != (*inputs.shape[:-1], circuit.n_free):
-                raise ValueError(
-                    f"kirchhoff: init has shape {init.shape}; expected "
-                    f"{(*inputs.shape[:-1], circuit.n_free)}."
-                )
+        if init is None:
+            # zeros (clipped into the diode bounds in _solve_one): always passing an array
+            # lets a cold and a warm-started solve share one compilation
+            init = jnp.zeros((*inputs.shape[:-1], circuit.n_free), inputs.dtype)
+        init = jnp.asarray(init, inputs.dtype)
+        if init.shape != (*inputs.shape[:-1], circuit.n_free):
+            raise ValueError(
+                f"kirchhoff: init has shape {init.shape}; expected "
+                f"{(*inputs.shape[:-1], circuit.n_free)}."
+            )
         return _solve_jit(self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), init, batched)
 
     def _solve_one(self, circuit, inputs, target, beta, init):
         inputs = circuit.validate(inputs)
-        if init is None:
-            init = self.init_free(circuit, inputs)
+        # a start (cold or warm) must satisfy the diode bounds
+        lo, hi = circuit.free_bounds(inputs)
+        init = jnp.clip(init, lo, hi)
         # the whole circuit is an argument (not a closure): custom_vjp must not close over
         # tracers, and integer leaves get float0 cotangents
         def optimality(free, circuit, inputs, target, beta):
@@ -133,7 +144,7 @@ class AbstractSolver(eqx.Module):
             return self._run(circuit, init, inputs, target, beta)
 
         free, (n_steps, _) = implicit_diff.custom_root(
-            optimality, has_aux=True, solve=linear_solve.solve_lu
+            optimality, has_aux=True, solve=self.linear_solve(circuit)
         )(run)(init, circuit, inputs, target, beta)
         free_ng = jax.lax.stop_gradient(free)
         res = self.residual(circuit, free_ng, inputs, target, beta)
@@ -157,7 +168,7 @@ class AbstractSolver(eqx.Module):
 @eqx.filter_jit
 def _solve_jit(solver, circuit, inputs, target, beta, init, batched):
     if batched:
-        return jax.vmap(solver._solve_one, in_axes=(None, 0, 0, None, 0 if init is not None else None))(
+        return jax.vmap(solver._solve_one, in_axes=(None, 0, 0, None, 0))(
             circuit, inputs, target, beta, init
         )
     return solver._solve_one(circuit, inputs, target, beta, init)

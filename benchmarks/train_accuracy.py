@@ -1,0 +1,104 @@
+"""Accuracy benchmark: DRN-1H with centered EqProp on full Fashion-MNIST (target: at most
+Scellier 2024's 10.38 % test error) and DRN-XS on the offline MNIST subset.
+
+Writes benchmarks/results/train_accuracy.json (epochs, batch size, hyperparameters, wall
+time, per-epoch curves) and a learning-curve PNG per run under benchmarks/results/runs/."""
+
+import argparse
+import json
+import pathlib
+import time
+
+from kirchhoff._training._train import TrainConfig, train
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+TARGET_FASHION_DRN1H = 10.38  # % test error, Scellier 2024, centered EqProp
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=30, help="epochs for DRN-1H on Fashion-MNIST")
+    ap.add_argument("--xs-epochs", type=int, default=30, help="epochs for DRN-XS on the MNIST subset")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--beta", type=float, default=1.0)
+    ap.add_argument("--input-gain", type=float, default=100.0)
+    ap.add_argument("--n-sweeps", type=int, default=4)
+    ap.add_argument("--quick", action="store_true", help="1 epoch on 5,000 examples each (smoke run)")
+    ap.add_argument("--only", choices=("drn-1h", "drn-xs"), default=None)
+    args = ap.parse_args()
+
+    runs = []
+    plan = [
+        ("drn-1h", "fashion_mnist", args.epochs, TARGET_FASHION_DRN1H),
+        ("drn-xs", "mnist_subset", args.xs_epochs, None),
+    ]
+    for model, dataset, epochs, target in plan:
+        if args.only and model != args.only:
+            continue
+        cfg = TrainConfig(
+            model=model,
+            dataset=dataset,
+            algorithm="eqprop",
+            epochs=1 if args.quick else epochs,
+            batch_size=args.batch_size,
+            beta=args.beta,
+            lr=args.lr,
+            n_sweeps=args.n_sweeps,
+            input_gain=args.input_gain,
+            train_limit=5000 if args.quick else None,
+            out=str(RESULTS / "runs" / f"{model}_{dataset}"),
+        )
+        t0 = time.perf_counter()
+        result = train(cfg, progress=True)
+        wall = time.perf_counter() - t0
+        curve = [
+            json.loads(line)
+            for line in (pathlib.Path(cfg.out) / "metrics.jsonl").read_text().splitlines()
+            if line
+        ]
+        final = result["final"]
+        runs.append(
+            {
+                "model": model,
+                "dataset": dataset,
+                "algorithm": "eqprop (centered)",
+                "epochs": cfg.epochs,
+                "batch_size": cfg.batch_size,
+                "hyperparameters": {
+                    "beta": cfg.beta,
+                    "lr": cfg.lr,
+                    "optimizer": cfg.optimizer,
+                    "n_sweeps": cfg.n_sweeps,
+                    "eval_sweeps": cfg.eval_sweeps,
+                    "input_gain": cfg.input_gain,
+                    "init_scale": cfg.init_scale,
+                    "dtype": cfg.dtype,
+                    "seed": cfg.seed,
+                },
+                "train_examples": result["train_examples"],
+                "test_examples": result["test_examples"],
+                "data_source": result["data_source"],
+                "final_test_error_percent": final["test_error_percent"],
+                "best_test_error_percent": result["best_test_error_percent"],
+                "target_test_error_percent": target,
+                "meets_target": None if target is None else final["test_error_percent"] <= target,
+                "wall_seconds": wall,
+                "curve": curve,
+            }
+        )
+        out = RESULTS / ("train_accuracy_quick.json" if args.quick else "train_accuracy.json")
+        out.write_text(json.dumps({"quick": args.quick, "runs": runs}, indent=2))
+    print(
+        "train_accuracy: "
+        + "; ".join(
+            f"{r['model']} on {r['dataset']}: {r['final_test_error_percent']:.2f}% test error after "
+            f"{r['epochs']} epochs ({r['wall_seconds']:.0f} s)"
+            + ("" if r["target_test_error_percent"] is None else f", target ≤ {r['target_test_error_percent']}%")
+            for r in runs
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""Layered (deep) resistive networks: the seed paper's analog network and Scellier's DRNs.
+
+Node layers 0 … L+1: layer 0 holds the inputs (each pixel x as two sources, +γx and −γx,
+γ the input gain), layers 1 … L are hidden nodes with diodes (half excitatory, clipped to
+[0, ∞); half inhibitory, clipped to (−∞, 0]; or diodes to bias rails), layer L+1 is the
+linear output layer. Conductances join adjacent layers only, so given its neighbours each
+layer's nodes are independent: the structure exact block coordinate descent exploits.
+"""
+
+from collections.abc import Sequence
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._circuit import AbstractCircuit, Circuit
+from ._custom_types import Array, Float
+from ._elements import Amplifier, CurrentSource, Ground, IdealDiode, Input, Resistor, ShockleyDiode, VoltageSource
+
+DiodeKind = Literal["ideal", "shockley"]
+
+
+def shockley_current(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
+    """Shockley diode current with the exponential continued linearly past ``max_exponent``."""
+    x = u / (ideality * thermal_voltage)
+    e = jnp.exp(jnp.minimum(x, max_exponent))
+    ex = jnp.where(x > max_exponent, e * (1.0 + (x - max_exponent)), e)
+    return saturation_current * (ex - 1.0)
+
+
+def shockley_co_content(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
+    nvt = ideality * thermal_voltage
+    x = u / nvt
+    e = jnp.exp(jnp.minimum(x, max_exponent))
+    d = jnp.maximum(x - max_exponent, 0.0)
+    integral = jnp.where(x > max_exponent, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x
+    return saturation_current * nvt * integral
+
+
+class LayeredNetwork(AbstractCircuit):
+    """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
+    layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
+    amplifiers after hidden layers. Inputs are raw features; sources apply ±input_gain."""
+
+    weights: tuple[Float[Array, "n_k n_k1"], ...]
+    biases: tuple[Float[Array, " n_k1"], ...]
+    lower: tuple[Float[Array, " n_k"], ...]
+    upper: tuple[Float[Array, " n_k"], ...]
+    sizes: tuple[int, ...] = eqx.field(static=True)
+    input_gain: float = eqx.field(static=True)
+    amp_gains: tuple[float, ...] = eqx.field(static=True)
+    diode: str = eqx.field(static=True)
+    saturation_current: float = eqx.field(static=True)
+    ideality: float = eqx.field(static=True)
+    thermal_voltage: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        weights: Sequence,
+        biases: Sequence,
+        lower: Sequence,
+        upper: Sequence,
+        input_gain: float = 1.0,
+        amp_gains: Sequence[float] | None = None,
+        diode: DiodeKind = "ideal",
+        saturation_current: float = 1e-6,
+        ideality: float = 1.0,
+        thermal_voltage: float = 0.025852,
+    ):
+        weights = tuple(jnp.asarray(w) for w in weights)
+        if len(weights) < 2:
+            raise ValueError("LayeredNetwork: need at least one hidden layer (two weight matrices).")
+        n0 = weights[0].shape[0]
+        if n0 % 2:
+            raise ValueError("LayeredNetwork: the input layer holds ±x pairs, so its size must be even.")
+        sizes = [n0 // 2] + [w.shape[1] for w in weights]
+        for k in range(1, len(weights)):
+            if weights[k].shape[0] != weights[k - 1].shape[1]:
+                raise ValueError(
+                    f"LayeredNetwork: weights[{k}] has shape {weights[k].shape}, but layer {k} "
+                    f"has {weights[k - 1].shape[1]} nodes."
+                )
+        n_hidden = len(weights) - 1
+        biases = tuple(jnp.asarray(b) for b in biases)
+        lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
+        upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
+        if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
+            raise ValueError(f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}.")
+        if [b.shape for b in lower] != [(n,) for n in sizes[1:-1]] or len(upper) != len(lower):
+            raise ValueError("LayeredNetwork: give lower/upper diode bounds for each hidden layer.")
+        for w in weights:
+            wc = np.asarray(w) if not isinstance(w, jax.core.Tracer) else None
+            if wc is not None and (np.any(wc < 0) or not np.all(np.isfinite(wc))):
+                raise ValueError("LayeredNetwork: conductances must be finite and non-negative.")
+        if amp_gains is None:
+            amp_gains = (1.0,) * n_hidden
+        amp_gains = tuple(float(a) for a in amp_gains)
+        if len(amp_gains) != n_hidden or any(a <= 0 for a in amp_gains):
+            raise ValueError(f"LayeredNetwork: give {n_hidden} positive amplifier gain(s).")
+        if diode not in ("ideal", "shockley"):
+            raise ValueError(f"LayeredNetwork: diode must be 'ideal' or 'shockley', not {diode!r}.")
+        self.weights, self.biases, self.lower, self.upper = weights, biases, lower, upper
+        self.sizes = tuple(int(s) for s in sizes)
+        self.input_gain = float(input_gain)
+        self.amp_gains = amp_gains
+        self.diode = diode
+        self.saturation_current = float(saturation_current)
+        self.ideality = float(ideality)
+        self.thermal_voltage = float(thermal_voltage)
+
+    # ---- sizes and layout ------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        """Number of free node layers (hidden layers + output layer)."""
+        return len(self.weights)
+
+    @property
+    def n_free(self):
+        return sum(self.sizes[1:])
+
+    @property
+    def n_inputs(self):
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self):
+        return self.sizes[-1]
+
+    @property
+    def has_ideal_diodes(self):
+        return self.diode == "ideal"
+
+    @property
+    def is_quadratic(self):
+        return self.diode == "ideal"
+
+    def drive_gain(self, k: int) -> float:
+        """Gain applied to layer k's potentials where they drive layer k+1 (1 for the input)."""
+        return 1.0 if k == 0 else self.amp_gains[k - 1]
+
+    def layer_weight(self, m: int) -> float:
+        """Energy weight of node layer m (1/A² per amplifier upstream)."""
+        w = 1.0
+        for k in range(1, m):
+            w /= self.amp_gains[k - 1] ** 2
+        return w
+
+    def split(self, free):
+        """Free-potential vector (…, n_free) → list of per-layer arrays (…, n_m)."""
+        idx = np.cumsum(self.sizes[1:])[:-1]
+        return jnp.split(free, idx, axis=-1)
+
+    def join(self, layers):
+        return jnp.concatenate(layers, axis=-1)
+
+    def source_potentials(self, inputs):
+        """Layer-0 potentials: (+γx, −γx)."""
+        g = self.input_gain
+        return jnp.concatenate([g * inputs, -g * inputs], axis=-1)
+
+    # ---- energy ---------------------------------------------------------------------------
+    def energy(self, free, inputs):
+        layers = [self.source_potentials(inputs), *self.split(free)]
+        e = jnp.zeros((), free.dtype)
+        for k, w in enumerate(self.weights):
+            u = self.drive_gain(k) * layers[k]
+            v = layers[k + 1]
+            pair = 0.5 * (u**2) @ jnp.sum(w, 1) + 0.5 * (v**2) @ jnp.sum(w, 0) - u @ (w @ v)
+            e = e + self.layer_weight(k + 1) * pair
+        for m, b in enumerate(self.biases, start=1):
+            e = e - self.layer_weight(m) * jnp.dot(b, layers[m])
+        if self.diode == "shockley":
+            for m in range(1, self.n_layers):
+                v, lo, hi = layers[m], self.lower[m - 1], self.upper[m - 1]
+                cc = jnp.where(jnp.isfinite(lo), self._co(lo - v), 0.0) + jnp.where(
+                    jnp.isfinite(hi), self._co(v - hi), 0.0
+                )
+                e = e + self.layer_weight(m) * jnp.sum(cc)
+        return e
+
+    def _co(self, u):
+        u = jnp.where(jnp.isfinite(u), u, 0.0)
+        return shockley_co_content(u, self.saturation_current, self.ideality, self.thermal_voltage)
+
+    def diode_current(self, u):
+        u = jnp.where(jnp.isfinite(u), u, 0.0)
+        return shockley_current(u, self.saturation_current, self.ideality, self.thermal_voltage)
+
+    def output_potentials(self, free, inputs):
+        del inputs
+        return free[..., self.n_free - self.n_outputs :]
+
+    def node_weight_free(self):
+        return jnp.concatenate(
+            [jnp.full(n, self.layer_weight(m)) for m, n in enumerate(self.sizes[1:], start=1)]
+        )
+
+    def free_bounds(self, inputs):
+        del inputs
+        dtype = self.weights[0].dtype
+        inf = jnp.full(self.n_outputs, jnp.inf, dtype)
+        if self.diode != "ideal":
+            return -jnp.full(self.n_free, jnp.inf, dtype), jnp.full(self.n_free, jnp.inf, dtype)
+        return jnp.concatenate([*self.lower, -inf]), jnp.concatenate([*self.upper, inf])
+
+    def trainable_filter(self):
+        spec = jax.tree_util.tree_map(lambda _: False, self)
+        return eqx.tree_at(
+            lambda n: (n.weights, n.biases),
+            spec,
+            (tuple(True for _ in self.weights), tuple(True for _ in self.biases)),
+        )
+
+    def validate(self, inputs):
+        inputs = eqx.error_if(
+            inputs, ~jnp.all(jnp.isfinite(inputs)), "kirchhoff: an input is NaN or infinite."
+        )
+        bad = jnp.array(False)
+        for w in self.weights:
+            bad = bad | jnp.any(w < 0) | ~jnp.all(jnp.isfinite(w))
+        return eqx.error_if(
+            inputs,
+            bad,
+            "kirchhoff: a conductance is negative or not finite; keep conductances ≥ 0.",
+        )
+
+    def check_inputs_shape(self, inputs) -> None:
+        shape = jnp.shape(inputs)
+        if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
+            raise ValueError(
+                f"kirchhoff: inputs have shape {shape}; this network takes {self.n_inputs} "
+                f"features per example: shape ({self.n_inputs},) or (batch, {self.n_inputs})."
+            )
+
+    # ---- the equivalent general circuit ---------------------------------------------------
+    def circuit_inputs(self, inputs):
+        """Inputs of :meth:`to_circuit` (the 2·n_inputs source potentials) for raw ``inputs``."""
+        return self.source_potentials(jnp.asarray(inputs))
+
+    def to_circuit(self) -> Circuit:
+        """The same network as a general :class:`Circuit` (named nodes ``in+i``, ``in-i``,
+        ``h{m}_{j}``, ``out{j}``; amplifier outputs ``h{m}_{j}'``; rails ``rail{value}``).
+        Its inputs are :meth:`circuit_inputs`; its free potentials follow :meth:`split` order
+        when passed through ``Circuit.potentials``."""
+        n_in = self.sizes[0]
+        names = [[f"in+{i}" for i in range(n_in)] + [f"in-{i}" for i in range(n_in)]]
+        for m in range(1, self.n_layers):
+            names.append([f"h{m}_{j}" for j in range(self.sizes[m])])
+        names.append([f"out{j}" for j in range(self.n_outputs)])
+        free_names = [n for layer in names[1:] for n in layer]
+        elements: list = [Ground("gnd"), Input(names[0])]
+        rails: dict[float, str] = {0.0: "gnd"}
+
+        def rail(value):
+            value = float(value)
+            if value not in rails:
+                rails[value] = f"rail{value:g}"
+                elements.append(VoltageSource(rails[value], value))
+            return rails[value]
+
+        for k, w in enumerate(self.weights):
+            src = names[k]
+            if k > 0 and self.drive_gain(k) != 1.0:
+                drive = [f"{n}'" for n in src]
+                elements.append(Amplifier(src, drive, self.drive_gain(k)))
+                src = drive
+            wn = np.asarray(w)
+            ii, jj = np.nonzero(np.ones_like(wn, dtype=bool))
+            elements.append(
+                Resistor([src[i] for i in ii], [names[k + 1][j] for j in jj], jnp.asarray(wn[ii, jj]))
+            )
+        for m, b in enumerate(self.biases, start=1):
+            elements.append(CurrentSource(names[m], b))
+        for m in range(1, self.n_layers):
+            lo, hi = np.asarray(self.lower[m - 1]), np.asarray(self.upper[m - 1])
+            for j, node in enumerate(names[m]):
+                if np.isfinite(lo[j]):
+                    r = rail(lo[j])
+                    elements.append(
+                        IdealDiode(r, node)
+                        if self.diode == "ideal"
+                        else ShockleyDiode(r, node, self.saturation_current, self.ideality, self.thermal_voltage)
+                    )
+                if np.isfinite(hi[j]):
+                    r = rail(hi[j])
+                    elements.append(
+                        IdealDiode(node, r)
+                        if self.diode == "ideal"
+                        else ShockleyDiode(node, r, self.saturation_current, self.ideality, self.thermal_voltage)
+                    )
+        nodes = ["gnd", *names[0], *free_names]
+        known = set(nodes)
+        for e in elements:  # amplifier outputs and rails come after the free nodes
+            for term in e.terminal_names():
+                for n in term:
+                    if n not in known:
+                        known.add(n)
+                        nodes.append(n)
+        return Circuit(elements, outputs=names[-1], nodes=nodes)
+
+
+def drn(
+    key,
+    sizes: Sequence[int],
+    input_gain: float = 1.0,
+    diode: DiodeKind = "ideal",
+    init_scale: float = 1.0,
+    amp_gains: Sequence[float] | None = None,
+    dtype=None,
+) -> LayeredNetwork:
+    """A deep resistive network (Scellier 2024) with ``sizes = (n_features, h1, …, n_out)``:
+    hidden units alternate excitatory ([0, ∞)) and inhibitory ((−∞, 0]); conductances are drawn
+    uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0."""
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < 3:
+        raise ValueError("drn: sizes needs (n_features, hidden..., n_outputs), at least 3 entries.")
+    dtype = dtype or jnp.result_type(float)
+    fan = [2 * sizes[0], *sizes[1:]]
+    keys = jax.random.split(key, len(fan) - 1)
+    weights = [
+        jax.random.uniform(k, (fan[i], fan[i + 1]), dtype) * float(init_scale * np.sqrt(1.0 / fan[i]))
+        for i, k in enumerate(keys)
+    ]
+    biases = [jnp.zeros(n, dtype) for n in fan[1:]]
+    lower, upper = [], []
+    for n in sizes[1:-1]:
+        exc = (np.arange(n) % 2) == 0
+        lower.append(jnp.asarray(np.where(exc, 0.0, -np.inf), dtype))
+        upper.append(jnp.asarray(np.where(exc, np.inf, 0.0), dtype))
+    return LayeredNetwork(weights, biases, lower, upper, input_gain, amp_gains, diode)
+
+
+MODELS: dict[str, tuple[int, ...]] = {
+    "drn-xs": (784, 100, 10),
+    "drn-1h": (784, 1024, 10),
+    "drn-2h": (784, 1024, 1024, 10),
+    "drn-3h": (784, 1024, 1024, 1024, 10),
+}
+
+
+def seed_network(
+    key,
+    n_hidden: int = 100,
+    n_features: int = 784,
+    n_outputs: int = 10,
+    rail_volts: float = 1.0,
+    amp_gain: float = 4.0,
+    input_gain: float = 1.0,
+    diode: DiodeKind = "shockley",
+    dtype=None,
+) -> LayeredNetwork:
+    """The seed paper's network (Kendall et al. 2020): pixels as ±v sources, one hidden layer
+    whose nodes have diodes to bias rails at ±rail_volts, bidirectional amplifiers of gain
+    ``amp_gain`` between the hidden and output layers, linear outputs."""
+    dtype = dtype or jnp.result_type(float)
+    k1, k2 = jax.random.split(key)
+    w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(np.sqrt(1.0 / (2 * n_features)))
+    w1 = jax.random.uniform(k2, (n_hidden, n_outputs), dtype) * float(np.sqrt(1.0 / n_hidden))
+    return LayeredNetwork(
+        [w0, w1],
+        [jnp.zeros(n_hidden, dtype), jnp.zeros(n_outputs, dtype)],
+        [jnp.full(n_hidden, -rail_volts, dtype)],
+        [jnp.full(n_hidden, rail_volts, dtype)],
+        input_gain=input_gain,
+        amp_gains=(amp_gain,),
+        diode=diode,
+    )
+
+
+def make_model(name: str, key, **kwargs) -> LayeredNetwork:
+    """Build a named model: drn-xs, drn-1h, drn-2h, drn-3h, seed (Kendall 2020), or a custom
+    DRN as 'drn:784-256-10'."""
+    name = name.lower()
+    if name == "seed":
+        return seed_network(key, **kwargs)
+    if name in MODELS:
+        return drn(key, MODELS[name], **kwargs)
+    if name.startswith("drn:"):
+        try:
+            sizes = tuple(int(s) for s in name[4:].split("-"))
+        except ValueError:
+            sizes = ()
+        if len(sizes) >= 3:
+            return drn(key, sizes, **kwargs)
+    raise ValueError(
+        f"unknown model {name!r}: choose one of {sorted(MODELS)}, 'seed', or 'drn:784-H1-...-10'."
+    )

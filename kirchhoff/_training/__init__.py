@@ -1,0 +1,1 @@
+"""Training layer: optimisers, the training loop, checkpoints, metrics, plots."""

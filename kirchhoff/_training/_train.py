@@ -1,0 +1,292 @@
+"""Training layered analog networks with EqProp (or an autodiff baseline) on image data."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._data import Dataset, batches, load_dataset
+from .._layered import LayeredNetwork, make_model
+from .._learning._autodiff import implicit_gradient
+from .._learning._layered import (
+    init_layers,
+    layered_backprop_gradient,
+    layered_eqprop_gradient,
+)
+from .._solver._bcd import BlockCoordinateDescent, input_drive, run_sweeps
+
+ALGORITHMS = ("eqprop", "eqprop-centered", "eqprop-positive", "eqprop-negative", "backprop", "implicit")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved beside its checkpoints)."""
+
+    model: str = "drn-xs"
+    dataset: str = "mnist_subset"
+    algorithm: str = "eqprop"
+    epochs: int = 10
+    batch_size: int = 16
+    beta: float = 1.0
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    n_sweeps: int = 4
+    eval_sweeps: int = 8
+    input_gain: float = 100.0
+    init_scale: float = 1.0
+    max_conductance: float | None = None
+    diode: str = "ideal"
+    seed: int = 0
+    dtype: str = "float32"
+    train_limit: int | None = None
+    test_limit: int | None = None
+    data_dir: str | None = None
+    out: str = "runs/default"
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}.")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'sgd' or 'adam'.")
+        if self.epochs < 0 or self.batch_size < 1 or self.n_sweeps < 1:
+            raise ValueError("epochs must be ≥ 0, batch_size and n_sweeps ≥ 1.")
+        if not self.beta > 0 or not self.lr > 0:
+            raise ValueError("beta and lr must be positive.")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError("dtype must be 'float32' or 'float64'.")
+        if self.dtype == "float64" and not jax.config.jax_enable_x64:
+            jax.config.update("jax_enable_x64", True)
+
+
+def build_model(cfg: TrainConfig) -> LayeredNetwork:
+    kwargs: dict[str, Any] = dict(input_gain=cfg.input_gain, diode=cfg.diode, dtype=jnp.dtype(cfg.dtype))
+    if cfg.model != "seed":
+        kwargs["init_scale"] = cfg.init_scale
+    return make_model(cfg.model, jax.random.PRNGKey(cfg.seed), **kwargs)
+
+
+def build_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    if cfg.optimizer == "adam":
+        return optax.adam(cfg.lr)
+    return optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+
+
+def project(params, max_conductance=None):
+    """Keep conductances physical: clip to [0, max_conductance] after each update."""
+    return eqx.tree_at(
+        lambda p: p.weights,
+        params,
+        tuple(jnp.clip(w, 0.0, max_conductance) for w in params.weights),
+    )
+
+
+def _variant(algorithm):
+    return "centered" if algorithm in ("eqprop", "eqprop-centered") else algorithm.split("-")[1]
+
+
+def make_step(cfg: TrainConfig, static, optimizer):
+    """A jit-compiled training step on a batch: (params, opt_state, x, y) → new ones + metrics."""
+
+    def step(params, opt_state, x, y):
+        net = eqx.combine(params, static)
+        if cfg.algorithm.startswith("eqprop"):
+            grads, loss, ph = layered_eqprop_gradient(net, x, y, cfg.beta, cfg.n_sweeps, _variant(cfg.algorithm))
+            residual, out = ph.free_residual, ph.free[-1]
+        elif cfg.algorithm == "backprop":
+            grads, loss = layered_backprop_gradient(net, x, y, cfg.n_sweeps)
+            layers = run_sweeps(net, init_layers(net, x), input_drive(net, x), y, 0.0, cfg.n_sweeps)
+            out, residual = layers[-1], jnp.array(jnp.nan, x.dtype)
+        else:  # implicit differentiation of the converged equilibrium
+            solver = BlockCoordinateDescent()
+            grads = implicit_gradient(net, solver, x, y)
+            eq = solver.solve(net, x)
+            out = net.output_potentials(eq.free, x)
+            loss = jnp.mean(0.5 * jnp.sum((out - y) ** 2, -1))
+            residual = jnp.max(eq.residual)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = project(optax.apply_updates(params, updates), cfg.max_conductance)
+        return params, opt_state, loss, residual, out
+
+    return eqx.filter_jit(step)
+
+
+def predict(net: LayeredNetwork, x, n_sweeps: int):
+    """Output potentials of the free phase after ``n_sweeps`` sweeps (batched)."""
+    layers = run_sweeps(net, init_layers(net, x), input_drive(net, x), jnp.zeros((*x.shape[:-1], net.n_outputs), x.dtype), 0.0, n_sweeps)
+    return layers[-1]
+
+
+_predict_jit = eqx.filter_jit(predict)
+
+
+def evaluate(net: LayeredNetwork, data: Dataset, n_sweeps: int = 8, batch_size: int = 1000) -> dict:
+    """Mean loss and classification error (%) of ``net`` on ``data`` (one-hot targets)."""
+    dtype = net.weights[0].dtype
+    wrong, loss, n = 0, 0.0, len(data)
+    for start in range(0, n, batch_size):
+        x = jnp.asarray(data.images[start : start + batch_size], dtype)
+        labels = data.labels[start : start + batch_size]
+        out = np.asarray(_predict_jit(net, x, n_sweeps))
+        y = np.eye(net.n_outputs)[labels]
+        loss += float(np.sum(0.5 * np.sum((out - y) ** 2, -1)))
+        wrong += int(np.sum(np.argmax(out, -1) != labels))
+    return {"loss": loss / n, "error_percent": 100.0 * wrong / n}
+
+
+def _subset(data: Dataset, limit):
+    if limit is None or limit >= len(data):
+        return data
+    return dataclasses.replace(data, images=data.images[:limit], labels=data.labels[:limit])
+
+
+def _atomic_write(path: pathlib.Path, write):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out: pathlib.Path, params, opt_state, epoch: int, step: int, cfg: TrainConfig):
+    """Atomically write params + optimizer state (equinox serialisation) and the run state."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "checkpoint.eqx", lambda p: eqx.tree_serialise_leaves(p, (params, opt_state)))
+    meta = {"epoch": epoch, "step": step, "config": dataclasses.asdict(cfg)}
+    _atomic_write(out / "checkpoint.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+
+
+def load_checkpoint(out: pathlib.Path, cfg: TrainConfig | None = None):
+    """(config, network, opt_state, epoch, step) from a run directory."""
+    meta = json.loads((out / "checkpoint.json").read_text())
+    saved = TrainConfig(**meta["config"])
+    cfg = cfg or saved
+    net = build_model(cfg)
+    optimizer = build_optimizer(cfg)
+    params, static = eqx.partition(net, net.trainable_filter())
+    opt_state = optimizer.init(params)
+    params, opt_state = eqx.tree_deserialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+    return cfg, eqx.combine(params, static), opt_state, meta["epoch"], meta["step"]
+
+
+def plot_learning_curve(records: list[dict], path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in records]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax[0].plot(ep, [r["train_loss"] for r in records], "o-", label="train (running)")
+    ax[0].plot(ep, [r["test_loss"] for r in records], "s-", label="test")
+    ax[0].set_xlabel("epoch"), ax[0].set_ylabel("loss ½‖v_out − y‖²"), ax[0].legend()
+    ax[1].plot(ep, [r["train_error_percent"] for r in records], "o-", label="train (running)")
+    ax[1].plot(ep, [r["test_error_percent"] for r in records], "s-", label="test")
+    ax[1].set_xlabel("epoch"), ax[1].set_ylabel("error (%)"), ax[1].legend()
+    fig.suptitle(f"{records[-1]['model']} on {records[-1]['dataset']} ({records[-1]['algorithm']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after_epoch: int | None = None) -> dict:
+    """Train, evaluating and checkpointing after every epoch. Writes ``metrics.jsonl``,
+    ``checkpoint.eqx/json``, ``learning_curve.png`` and ``result.json`` under ``cfg.out``.
+    ``resume=True`` continues from the checkpoint there, reproducing the uninterrupted run."""
+    from tqdm.auto import tqdm
+
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = jnp.dtype(cfg.dtype)
+    train_data, test_data = (
+        _subset(load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir), cfg.train_limit),
+        _subset(load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir), cfg.test_limit),
+    )
+    optimizer = build_optimizer(cfg)
+    if resume and (out / "checkpoint.json").exists():
+        _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
+        params, static = eqx.partition(net, net.trainable_filter())
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+        records = [r for r in records if r["epoch"] <= start_epoch]
+    else:
+        net = build_model(cfg)
+        params, static = eqx.partition(net, net.trainable_filter())
+        opt_state = optimizer.init(params)
+        start_epoch, step, records = 0, 0, []
+        if net.n_inputs != train_data.images.shape[1]:
+            raise ValueError(f"model {cfg.model} takes {net.n_inputs} features, data has {train_data.images.shape[1]}.")
+    step_fn = make_step(cfg, static, optimizer)
+    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    eye = np.eye(net.n_outputs, dtype=dtype)
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        losses, wrong, seen, res_max = [], 0, 0, 0.0
+        n_batches = len(train_data) // cfg.batch_size
+        it = batches(train_data, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
+        bar = tqdm(it, total=n_batches, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False, mininterval=2.0)
+        for xb, lb in bar:
+            x = jnp.asarray(xb, dtype)
+            y = jnp.asarray(eye[lb])
+            params, opt_state, loss, residual, outb = step_fn(params, opt_state, x, y)
+            step += 1
+            losses.append(float(loss))
+            wrong += int(np.sum(np.argmax(np.asarray(outb), -1) != lb))
+            seen += len(lb)
+            res_max = max(res_max, float(residual)) if np.isfinite(float(residual)) else res_max
+            if not np.isfinite(losses[-1]):
+                raise FloatingPointError(
+                    f"training diverged at step {step} (loss {losses[-1]}); lower --lr or --beta."
+                )
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        net = eqx.combine(params, static)
+        ev = evaluate(net, test_data, cfg.eval_sweeps)
+        rec = {
+            "epoch": epoch,
+            "step": step,
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "algorithm": cfg.algorithm,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "train_error_percent": 100.0 * wrong / max(seen, 1),
+            "test_loss": ev["loss"],
+            "test_error_percent": ev["error_percent"],
+            "max_free_residual_amps": res_max,
+            "epoch_seconds": time.perf_counter() - t0,
+            "examples_per_second": seen / (time.perf_counter() - t0),
+        }
+        records.append(rec)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        save_checkpoint(out, params, opt_state, epoch, step, cfg)
+        plot_learning_curve(records, out / "learning_curve.png")
+        if progress:
+            print(
+                f"epoch {epoch}: train loss {rec['train_loss']:.4f}, train error "
+                f"{rec['train_error_percent']:.2f}%, test error {rec['test_error_percent']:.2f}% "
+                f"({rec['epoch_seconds']:.1f} s)",
+                flush=True,
+            )
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    net = eqx.combine(params, static)
+    result = {
+        "config": dataclasses.asdict(cfg),
+        "epochs_run": len(records),
+        "final": records[-1] if records else None,
+        "best_test_error_percent": min((r["test_error_percent"] for r in records), default=None),
+        "wall_seconds_this_call": time.perf_counter() - t_start,
+        "train_examples": len(train_data),
+        "test_examples": len(test_data),
+        "data_source": train_data.source,
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    result["network"] = net
+    return result

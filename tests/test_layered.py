@@ -1,0 +1,141 @@
+"""Layered networks: exact block coordinate descent against the general solvers, and EqProp
+on DRNs against implicit autodiff."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import kirchhoff as kh
+from kirchhoff._learning._layered import layered_backprop_gradient, layered_eqprop_gradient
+
+
+def _leaves(tree):
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+
+
+def _rel(a, b):
+    a, b = _leaves(a), _leaves(b)
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+def _free_from_circuit(net, circ, eq_free, cx):
+    """Potentials of the layered free nodes, read by name from the general circuit."""
+    v = jax.vmap(circ.potentials)(eq_free, cx)
+    names = [f"h{m}_{j}" for m in range(1, net.n_layers) for j in range(net.sizes[m])]
+    names += [f"out{j}" for j in range(net.n_outputs)]
+    return v[:, [circ.node_index(n) for n in names]]
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = jax.random.uniform(jax.random.PRNGKey(1), (3, 6))
+    y = jax.nn.one_hot(jnp.arange(3) % 3, 3)
+    return x, y
+
+
+def test_bcd_matches_box_qp_on_ideal_drn(data):
+    x, _ = data
+    net = kh.drn(jax.random.PRNGKey(0), (6, 5, 4, 3), input_gain=2.0)
+    eq = kh.BlockCoordinateDescent().solve(net, x)
+    assert np.all(eq.status == kh.Status.SUCCESS)
+    circ = net.to_circuit()
+    cx = net.circuit_inputs(x)
+    ref = kh.BoxQP().solve(circ, cx)
+    assert np.all(ref.status == kh.Status.SUCCESS)
+    dv = np.max(np.abs(_free_from_circuit(net, circ, ref.free, cx) - eq.free))
+    assert dv < 1e-9
+    # the diode bounds hold and some of them are active (the test exercises clipping)
+    h = np.asarray(net.split(eq.free)[0])
+    assert np.all(h[:, 0::2] >= 0) and np.all(h[:, 1::2] <= 0)
+    assert np.any(h == 0)
+
+
+def test_bcd_matches_newton_on_shockley_seed_network(data):
+    x, _ = data
+    net = kh.seed_network(
+        jax.random.PRNGKey(2), n_hidden=5, n_features=6, n_outputs=3, rail_volts=0.02, amp_gain=3.0, input_gain=6.0
+    )
+    eq = kh.BlockCoordinateDescent().solve(net, x)
+    assert np.all(eq.status == kh.Status.SUCCESS)
+    assert np.max(eq.residual) < 1e-9
+    circ = net.to_circuit()
+    cx = net.circuit_inputs(x)
+    ref = kh.DampedNewton().solve(circ, cx)
+    dv = np.max(np.abs(_free_from_circuit(net, circ, ref.free, cx) - eq.free))
+    assert dv < 1e-9
+    # some diodes are forward biased past their rail: the hidden layer is nonlinear here
+    h = np.asarray(net.split(eq.free)[0])
+    assert np.any(np.abs(h) > 0.02 + 0.05)
+
+
+def test_fixed_sweeps_report_status_and_residual(data):
+    x, _ = data
+    net = kh.drn(jax.random.PRNGKey(0), (6, 5, 4, 3), input_gain=2.0)
+    one = kh.BlockCoordinateDescent(n_sweeps=1).solve(net, x)
+    many = kh.BlockCoordinateDescent(n_sweeps=400).solve(net, x)
+    assert np.all(one.status == kh.Status.MAX_STEPS)
+    assert np.all(many.residual < one.residual)
+    assert np.all(many.status == kh.Status.SUCCESS)
+
+
+def test_eqprop_on_drn_matches_implicit_autodiff(data):
+    x, y = data
+    net = kh.drn(jax.random.PRNGKey(0), (6, 5, 4, 3), input_gain=2.0)
+    net = eqx.tree_at(lambda n: n.biases, net, tuple(0.05 * jnp.ones_like(b) for b in net.biases))
+    solver = kh.BlockCoordinateDescent()
+    ref = kh.implicit_gradient(net, solver, x, y)
+    est = kh.eqprop_gradient(net, solver, x, y, beta=1e-4).gradient
+    assert _rel(est, ref) < 1e-4
+    fused, loss, _ = layered_eqprop_gradient(net, x, y, 1e-4, n_sweeps=400)
+    assert _rel(fused, ref) < 1e-4
+    assert float(loss) == pytest.approx(float(kh.mean_loss(net, solver, x, y)), rel=1e-9)
+    # and implicit autodiff agrees with finite differences on one weight matrix
+    small = kh.drn(jax.random.PRNGKey(0), (2, 2, 2), input_gain=2.0)
+    fd = kh.finite_difference_gradient(small, solver, x[:, :2], y[:, :2], step=1e-6)
+    assert _rel(fd, kh.implicit_gradient(small, solver, x[:, :2], y[:, :2])) < 1e-5
+
+
+@pytest.mark.parametrize("variant", ["positive", "negative", "centered"])
+def test_fused_eqprop_equals_generic(data, variant):
+    x, y = data
+    net = kh.drn(jax.random.PRNGKey(3), (6, 4, 3), input_gain=3.0)
+    g1, _, _ = layered_eqprop_gradient(net, x, y, 0.1, n_sweeps=300, variant=variant)
+    g2 = kh.eqprop_gradient(net, kh.BlockCoordinateDescent(), x, y, 0.1, variant=variant).gradient
+    assert _rel(g1, g2) < 1e-8
+
+
+def test_backprop_through_sweeps_converges_to_implicit(data):
+    x, y = data
+    net = kh.drn(jax.random.PRNGKey(3), (6, 4, 3), input_gain=3.0)
+    ref = kh.implicit_gradient(net, kh.BlockCoordinateDescent(), x, y)
+    short, _ = layered_backprop_gradient(net, x, y, n_sweeps=2)
+    long, _ = layered_backprop_gradient(net, x, y, n_sweeps=300)
+    assert _rel(long, ref) < 1e-7
+    assert _rel(short, ref) > _rel(long, ref)
+
+
+def test_amplifier_energy_scaling_matches_general_circuit(data):
+    x, _ = data
+    net = kh.drn(jax.random.PRNGKey(4), (6, 4, 4, 3), input_gain=2.0, amp_gains=(2.0, 5.0))
+    eq = kh.BlockCoordinateDescent().solve(net, x)
+    circ = net.to_circuit()
+    cx = net.circuit_inputs(x)
+    ref = kh.BoxQP().solve(circ, cx)
+    assert np.max(np.abs(_free_from_circuit(net, circ, ref.free, cx) - eq.free)) < 1e-9
+
+
+def test_layered_bad_input():
+    with pytest.raises(ValueError, match="unknown model"):
+        kh.make_model("drn-huge", jax.random.PRNGKey(0))
+    net = kh.drn(jax.random.PRNGKey(0), (6, 4, 3))
+    with pytest.raises(ValueError, match="non-negative"):
+        kh.LayeredNetwork(
+            [-jnp.abs(w) for w in net.weights], net.biases, net.lower, net.upper
+        )
+    with pytest.raises(ValueError, match="features per example"):
+        kh.BlockCoordinateDescent().solve(net, jnp.ones((2, 5)))
+    with pytest.raises(ValueError, match="LayeredNetwork"):
+        kh.BlockCoordinateDescent().solve(net.to_circuit(), jnp.ones(12))
+    assert kh.make_model("drn:6-3-3-2", jax.random.PRNGKey(0)).sizes == (6, 3, 3, 2)
