@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .._layered import LayeredNetwork
-from .._solver._bcd import input_drive, layer_residuals, run_sweeps
+from .._solver._bcd import input_drive, layer_residuals, layer_sums, run_sweeps
 
 Variant = Literal["positive", "negative", "centered"]
 
@@ -43,9 +43,9 @@ def _pair_gradient(net: LayeredNetwork, inputs, p, q):
         if k == 0:
             # the sources are the same in every phase: their ½u² terms cancel, and the cross
             # term is one (n_features × batch) @ (batch × h1) product for ±x together
-            xt_dv = inputs.T @ (p[1] - q[1]) / b
-            cross = net.input_gain * jnp.concatenate([xt_dv, -xt_dv], axis=0)
-            g = wk * (0.5 * dv2[None, :] - cross)
+            xt_dv = (net.input_gain / b) * (inputs.T @ (p[1] - q[1]))
+            half = (0.5 * wk) * dv2[None, :]
+            g = jnp.concatenate([half - wk * xt_dv, half + wk * xt_dv], axis=0)
         else:
             a = net.drive_gain(k)
             du2 = jnp.mean(p[k] ** 2 - q[k] ** 2, axis=0)
@@ -66,13 +66,14 @@ def layered_phases(net, inputs, targets, beta, n_sweeps, variant: Variant = "cen
     """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each, nudged
     phases warm-started from the free one, all sharing one input drive."""
     drive = input_drive(net, inputs)
-    free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps)
+    sums = layer_sums(net)
+    free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
     pos = neg = None
     if variant in ("positive", "centered"):
-        pos = run_sweeps(net, free, drive, targets, beta, n_sweeps)
+        pos = run_sweeps(net, free, drive, targets, beta, n_sweeps, sums)
     if variant in ("negative", "centered"):
-        neg = run_sweeps(net, free, drive, targets, -beta, n_sweeps)
-    res = layer_residuals(net, free, drive, targets, 0.0)
+        neg = run_sweeps(net, free, drive, targets, -beta, n_sweeps, sums)
+    res = layer_residuals(net, free, drive, targets, 0.0, sums)
     res = jnp.max(jnp.abs(jnp.concatenate(res, axis=-1)))
     return LayeredPhases(free, pos, neg, res)
 

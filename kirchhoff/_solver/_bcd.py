@@ -18,20 +18,33 @@ from ._jaxopt import linear_solve
 
 def input_drive(net: LayeredNetwork, inputs):
     """The constant input contribution Σ_i g_ij·v_i into the first hidden layer (…, h1):
-    computed once per example and shared by all sweeps and phases."""
-    return net.source_potentials(inputs) @ net.weights[0]
+    computed once per example and shared by all sweeps and phases. The sources are ±γx, so
+    this is γ·x @ (W₊ − W₋): one (n_features × h1) product, half the work of the 2n sources."""
+    n = net.n_inputs
+    w = net.weights[0]
+    return net.input_gain * (inputs @ (w[:n] - w[n:]))
 
 
-def layer_terms(net: LayeredNetwork, layers, m, drive, target, beta):
+def layer_sums(net: LayeredNetwork):
+    """Σ g over each free node's resistors, per layer (constant across sweeps and phases)."""
+    out = []
+    for m in range(1, net.n_layers + 1):
+        s = jnp.sum(net.weights[m - 1], axis=0)
+        if m < net.n_layers:
+            s = s + jnp.sum(net.weights[m], axis=1)
+        out.append(s)
+    return out
+
+
+def layer_terms(net: LayeredNetwork, layers, m, drive, target, beta, sums=None):
     """Total conductance S and injected current R at layer m (per unit of its energy weight):
-    KCL at layer m reads S·v − R (+ diode currents) = 0."""
+    KCL at layer m reads S·v − R (+ diode currents) = 0. ``sums`` caches :func:`layer_sums`."""
     L1 = net.n_layers
     w_in = net.weights[m - 1]
-    s = jnp.sum(w_in, axis=0)
+    s = layer_sums(net)[m - 1] if sums is None else sums[m - 1]
     r = drive if m == 1 else net.drive_gain(m - 1) * (layers[m - 1] @ w_in)
     if m < L1:
         w_out = net.weights[m]
-        s = s + jnp.sum(w_out, axis=1)
         r = r + (layers[m + 1] @ w_out.T) / net.drive_gain(m)
     r = r + net.biases[m - 1]
     if m == L1:
@@ -72,8 +85,8 @@ def _shockley_layer(net, s, r, lo, hi, n_iter):
     return v
 
 
-def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=40):
-    s, r = layer_terms(net, layers, m, drive, target, beta)
+def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=40, sums=None):
+    s, r = layer_terms(net, layers, m, drive, target, beta, sums)
     if m == net.n_layers:
         return r / s
     lo, hi = net.lower[m - 1], net.upper[m - 1]
@@ -82,22 +95,24 @@ def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=4
     return _shockley_layer(net, s, r, lo, hi, n_newton)
 
 
-def sweep(net: LayeredNetwork, layers, drive, target, beta):
+def sweep(net: LayeredNetwork, layers, drive, target, beta, sums=None):
     """One sweep: odd layers (independent given the even ones), then even layers.
     ``layers`` is [inputs, h1, …, out]; index 0 is never updated."""
     layers = list(layers)
+    sums = layer_sums(net) if sums is None else sums
     for parity in (1, 0):
         for m in range(1, net.n_layers + 1):
             if m % 2 == parity:
-                layers[m] = update_layer(net, layers, m, drive, target, beta)
+                layers[m] = update_layer(net, layers, m, drive, target, beta, sums=sums)
     return layers
 
 
-def layer_residuals(net: LayeredNetwork, layers, drive, target, beta):
+def layer_residuals(net: LayeredNetwork, layers, drive, target, beta, sums=None):
     """Per-layer KCL residual in amperes (projected onto the diode bounds for ideal diodes)."""
     out = []
+    sums = layer_sums(net) if sums is None else sums
     for m in range(1, net.n_layers + 1):
-        s, r = layer_terms(net, layers, m, drive, target, beta)
+        s, r = layer_terms(net, layers, m, drive, target, beta, sums)
         v = layers[m]
         if m == net.n_layers:
             out.append(s * v - r)
@@ -114,11 +129,12 @@ def layer_residuals(net: LayeredNetwork, layers, drive, target, beta):
     return out
 
 
-def run_sweeps(net, layers, drive, target, beta, n_sweeps: int):
+def run_sweeps(net, layers, drive, target, beta, n_sweeps: int, sums=None):
     """Exactly ``n_sweeps`` sweeps (lax.scan: differentiable by unrolling)."""
+    sums = layer_sums(net) if sums is None else sums
 
     def body(free_layers, _):
-        new = sweep(net, [layers[0], *free_layers], drive, target, beta)
+        new = sweep(net, [layers[0], *free_layers], drive, target, beta, sums)
         return new[1:], None
 
     free_layers, _ = jax.lax.scan(body, list(layers[1:]), None, length=n_sweeps)
@@ -174,9 +190,10 @@ class BlockCoordinateDescent(AbstractSolver):
             layers = run_sweeps(circuit, layers, drive, target, beta, self.n_sweeps)
             return circuit.join(layers[1:]), (jnp.array(self.n_sweeps), jnp.array(0.0))
         tol = self.tolerance(circuit, init, inputs)
+        sums = layer_sums(circuit)
 
         def res(free_layers):
-            r = layer_residuals(circuit, [inputs, *free_layers], drive, target, beta)
+            r = layer_residuals(circuit, [inputs, *free_layers], drive, target, beta, sums)
             return jnp.max(jnp.abs(circuit.join(r)), initial=0.0)
 
         def cond(carry):
@@ -185,7 +202,7 @@ class BlockCoordinateDescent(AbstractSolver):
 
         def body(carry):
             step, free_layers, _ = carry
-            new = sweep(circuit, [inputs, *free_layers], drive, target, beta)[1:]
+            new = sweep(circuit, [inputs, *free_layers], drive, target, beta, sums)[1:]
             return step + 1, new, res(new)
 
         free_layers = layers[1:]

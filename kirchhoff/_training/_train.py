@@ -39,6 +39,8 @@ class TrainConfig:
     lr: float = 0.05
     optimizer: str = "sgd"
     momentum: float = 0.0
+    lr_schedule: str = "constant"
+    layer_lr: tuple[float, ...] | None = None  # per weight layer multipliers of lr (biases too)
     n_sweeps: int = 4
     eval_sweeps: int = 8
     input_gain: float = 100.0
@@ -61,6 +63,10 @@ class TrainConfig:
             raise ValueError("epochs must be ≥ 0, batch_size and n_sweeps ≥ 1.")
         if not self.beta > 0 or not self.lr > 0:
             raise ValueError("beta and lr must be positive.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError("lr_schedule must be 'constant' or 'cosine'.")
+        if self.layer_lr is not None:
+            self.layer_lr = tuple(float(x) for x in self.layer_lr)
         if self.dtype not in ("float32", "float64"):
             raise ValueError("dtype must be 'float32' or 'float64'.")
         if self.dtype == "float64" and not jax.config.jax_enable_x64:
@@ -74,10 +80,15 @@ def build_model(cfg: TrainConfig) -> LayeredNetwork:
     return make_model(cfg.model, jax.random.PRNGKey(cfg.seed), **kwargs)
 
 
-def build_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+def build_optimizer(cfg: TrainConfig, steps_per_epoch: int | None = None) -> optax.GradientTransformation:
+    lr = cfg.lr
+    if cfg.lr_schedule == "cosine":
+        if not steps_per_epoch:
+            raise ValueError("a cosine schedule needs the number of steps per epoch")
+        lr = optax.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
     if cfg.optimizer == "adam":
-        return optax.adam(cfg.lr)
-    return optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+        return optax.adam(lr)
+    return optax.sgd(lr, momentum=cfg.momentum or None)
 
 
 def project(params, max_conductance=None):
@@ -113,6 +124,15 @@ def make_step(cfg: TrainConfig, static, optimizer):
             loss = jnp.mean(0.5 * jnp.sum((out - y) ** 2, -1))
             residual = jnp.max(eq.residual)
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        if cfg.layer_lr is not None:
+            updates = eqx.tree_at(
+                lambda u: (u.weights, u.biases),
+                updates,
+                (
+                    tuple(s * u for s, u in zip(cfg.layer_lr, updates.weights, strict=True)),
+                    tuple(s * u for s, u in zip(cfg.layer_lr, updates.biases, strict=True)),
+                ),
+            )
         params = project(optax.apply_updates(params, updates), cfg.max_conductance)
         return params, opt_state, loss, residual, out
 
@@ -154,11 +174,11 @@ def _atomic_write(path: pathlib.Path, write):
     os.replace(tmp, path)
 
 
-def save_checkpoint(out: pathlib.Path, params, opt_state, epoch: int, step: int, cfg: TrainConfig):
+def save_checkpoint(out: pathlib.Path, params, opt_state, epoch: int, step: int, cfg: TrainConfig, steps_per_epoch: int = 0):
     """Atomically write params + optimizer state (equinox serialisation) and the run state."""
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "checkpoint.eqx", lambda p: eqx.tree_serialise_leaves(p, (params, opt_state)))
-    meta = {"epoch": epoch, "step": step, "config": dataclasses.asdict(cfg)}
+    meta = {"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch, "config": dataclasses.asdict(cfg)}
     _atomic_write(out / "checkpoint.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
 
 
@@ -168,7 +188,7 @@ def load_checkpoint(out: pathlib.Path, cfg: TrainConfig | None = None):
     saved = TrainConfig(**meta["config"])
     cfg = cfg or saved
     net = build_model(cfg)
-    optimizer = build_optimizer(cfg)
+    optimizer = build_optimizer(cfg, meta.get("steps_per_epoch") or 1)
     params, static = eqx.partition(net, net.trainable_filter())
     opt_state = optimizer.init(params)
     params, opt_state = eqx.tree_deserialise_leaves(out / "checkpoint.eqx", (params, opt_state))
@@ -208,7 +228,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         _subset(load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir), cfg.train_limit),
         _subset(load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir), cfg.test_limit),
     )
-    optimizer = build_optimizer(cfg)
+    steps_per_epoch = len(train_data) // cfg.batch_size
+    optimizer = build_optimizer(cfg, steps_per_epoch)
     if resume and (out / "checkpoint.json").exists():
         _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
         params, static = eqx.partition(net, net.trainable_filter())
@@ -265,7 +286,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         records.append(rec)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
-        save_checkpoint(out, params, opt_state, epoch, step, cfg)
+        save_checkpoint(out, params, opt_state, epoch, step, cfg, steps_per_epoch)
         plot_learning_curve(records, out / "learning_curve.png")
         if progress:
             print(
