@@ -105,10 +105,12 @@ class Resistor(AbstractDissipative):
         self.anode, self.cathode = _pair(anode, cathode, "Resistor")
         self.conductance = _as_values(conductance, len(self.anode), "conductance", "Resistor")
         g = _concrete(self.conductance)
-        if g is not None and (not np.all(np.isfinite(g)) or np.any(g < 0)):
+        if g is not None and not np.all(np.isfinite(g)):
+            raise ValueError("Resistor: conductances must be finite (siemens); got NaN or inf.")
+        if g is not None and np.any(g < 0):
             raise ValueError(
-                "Resistor: conductances must be finite and non-negative (siemens); got "
-                f"min {np.nanmin(g):.3g}. A negative conductance is not a passive resistor."
+                "Resistor: conductances must be non-negative (siemens); got "
+                f"min {np.min(g):.3g}. A negative conductance is not a passive resistor."
             )
 
     def current(self, voltage_drop):
@@ -153,7 +155,8 @@ class ShockleyDiode(AbstractDissipative):
     def current(self, voltage_drop):
         x = self._scaled(voltage_drop)
         xm = self.max_exponent
-        e = jnp.exp(jnp.minimum(x, xm))
+        # where, not minimum: at x == xm jnp.minimum splits the derivative in half
+        e = jnp.exp(jnp.where(x > xm, xm, x))
         # linear continuation of exp beyond xm: C1 current, C2 co-content
         ex = jnp.where(x > xm, e * (1.0 + (x - xm)), e)
         return self.saturation_current * (ex - 1.0)
@@ -162,7 +165,7 @@ class ShockleyDiode(AbstractDissipative):
         nvt = self.ideality * self.thermal_voltage
         x = voltage_drop / nvt
         xm = self.max_exponent
-        e = jnp.exp(jnp.minimum(x, xm))
+        e = jnp.exp(jnp.where(x > xm, xm, x))
         # ∫0^x (exp(s) - 1) ds, with exp continued as e^xm (1 + (s - xm)) past xm
         d = jnp.maximum(x - xm, 0.0)
         integral = jnp.where(x > xm, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x

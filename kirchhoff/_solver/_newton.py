@@ -12,7 +12,14 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings):
     f = lambda z: _nudged_energy(circuit, z, inputs, target, beta)
     f0, g = jax.value_and_grad(f)(free)
     h = jax.hessian(f)(free)
-    direction = -jnp.linalg.solve(h, g)
+    newton = -jnp.linalg.solve(h, g)
+    # a diode far in forward bias (a cold start against volt-sized inputs) can make the
+    # Hessian numerically singular, above all in float32: then the Newton direction is
+    # non-finite or uphill, and the Jacobi-scaled gradient is the safe way down
+    diag = jnp.abs(jnp.diag(h))
+    scaled_gradient = -g / jnp.where(diag > 0, diag, 1.0)
+    use_newton = jnp.all(jnp.isfinite(newton)) & (jnp.dot(g, newton) < 0)
+    direction = jnp.where(use_newton, newton, scaled_gradient)
     slope = jnp.dot(g, direction)
     alphas = 0.5 ** jnp.arange(n_halvings, dtype=free.dtype)
     trial = jax.vmap(lambda a: f(free + a * direction))(alphas)
@@ -20,7 +27,9 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings):
     slack = 16 * jnp.finfo(free.dtype).eps * (jnp.abs(f0) + 1e-30)
     ok = jnp.isfinite(trial) & (trial <= f0 + 1e-4 * alphas * slope + slack)
     first = jnp.argmax(ok)
-    alpha = jnp.where(jnp.any(ok), alphas[first], alphas[-1])
+    # no acceptable step: stay put (the status then reports non-convergence) rather than
+    # step into a non-finite or higher-energy point
+    alpha = jnp.where(jnp.any(ok), alphas[first], 0.0)
     return free + alpha * direction, jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
 
 
@@ -44,19 +53,20 @@ class DampedNewton(AbstractSolver):
             )
 
     def _run(self, circuit, init, inputs, target, beta):
-        tol = self.tolerance(circuit, init, inputs)
-
         def cond(carry):
-            step, _, res = carry
+            step, _, res, tol = carry
             return (step < self.max_steps) & (res > tol) & jnp.isfinite(res)
 
         def body(carry):
-            step, free, _ = carry
+            step, free, _, _ = carry
             new, _ = _newton_step(circuit, free, inputs, target, beta, self.n_halvings)
-            return step + 1, new, self.residual(circuit, new, inputs, target, beta)
+            res = self.residual(circuit, new, inputs, target, beta)
+            # the tolerance follows the iterate: its current scale depends on the diodes' bias
+            return step + 1, new, res, self.tolerance(circuit, new, inputs)
 
         res0 = self.residual(circuit, init, inputs, target, beta)
-        n_steps, free, res = jax.lax.while_loop(cond, body, (jnp.array(0), init, res0))
+        tol0 = self.tolerance(circuit, init, inputs)
+        n_steps, free, res, _ = jax.lax.while_loop(cond, body, (jnp.array(0), init, res0, tol0))
         return free, (n_steps, res)
 
     def solve_unrolled(self, circuit, inputs, target=None, beta=0.0, init=None):

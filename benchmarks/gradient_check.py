@@ -1,0 +1,305 @@
+"""EqProp against implicit autodiff: the error of the positive, negative and centered
+estimators over a sweep of beta, on (a) a random nonlinear resistive graph with Shockley
+diodes (DampedNewton) and (b) a small layered ideal-diode network (BoxQP).
+
+The bias of the one-sided estimators is O(beta) and that of the centered one O(beta^2); at
+small beta float64 round-off takes over, growing like 1/beta. The script fits the slope of
+log(error) against log(beta) where the bias dominates, a range it picks from the data, and
+writes results/gradient_check.json, a log-log plot beside it, and a one-line summary.
+
+    python benchmarks/gradient_check.py            # full sweep, 1e-7 … 1e0
+    python benchmarks/gradient_check.py --quick    # under a minute
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kirchhoff as kh  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+# the fit keeps points whose error is this many times the estimated round-off floor …
+FLOOR_MARGIN = 100.0
+# … and small enough to be in the asymptotic (small-beta) regime
+MAX_FIT_ERROR = 1e-2
+
+
+# ---- circuits ------------------------------------------------------------------------------
+def nonlinear_graph(seed: int, n_free: int = 12, n_inputs: int = 3):
+    """A random connected graph: resistors of 0.5–2 S, Shockley diodes that turn on at a few
+    hundred millivolts (I_s 1e-6–1e-3 A, both orientations), two current sources (trainable
+    biases), a 1.5 V rail, inputs and ground; two outputs."""
+    rng = np.random.default_rng(seed)
+    held = ["gnd", "rail", *(f"in{k}" for k in range(n_inputs))]
+    free = list(range(n_free))
+    anodes, cathodes, attached = [], [], list(held)
+    for n in rng.permutation(free):  # a spanning tree grown from the held nodes
+        anodes.append(int(n))
+        cathodes.append(attached[rng.integers(len(attached))])
+        attached.append(int(n))
+    for h in held:
+        if h not in cathodes:
+            anodes.append(int(rng.choice(free)))
+            cathodes.append(h)
+    everything = held + free
+    while len(anodes) < 2 * n_free + 4:
+        a, c = int(rng.choice(free)), everything[rng.integers(len(everything))]
+        if a != c:
+            anodes.append(a)
+            cathodes.append(c)
+    d_a, d_c = [], []
+    while len(d_a) < 5:
+        a, c = int(rng.choice(free)), everything[rng.integers(len(everything))]
+        if a != c:
+            d_a.append(a if rng.random() < 0.5 else c)
+            d_c.append(c if d_a[-1] == a else a)
+    sources = [int(n) for n in rng.choice(free, 2, replace=False)]
+    outputs = [int(n) for n in rng.choice(free, 2, replace=False)]
+    elements = [
+        kh.Ground("gnd"),
+        kh.VoltageSource("rail", 1.5),
+        kh.Input([f"in{k}" for k in range(n_inputs)]),
+        kh.Resistor(anodes, cathodes, rng.uniform(0.5, 2.0, len(anodes))),
+        kh.ShockleyDiode(d_a, d_c, saturation_current=10.0 ** rng.uniform(-6, -3, 5)),
+        kh.CurrentSource(sources, rng.uniform(-0.5, 0.5, 2)),
+    ]
+    return kh.Circuit(elements, outputs=outputs)
+
+
+def layered_ideal_diode_network(seed: int, n_in: int = 4, n_hidden: int = 6, n_out: int = 2):
+    """Inputs → hidden → outputs, fully connected by resistors (0.5–2 S), outputs loaded by
+    resistors to ground. Each hidden node has an ideal diode to ground: half are clipped to
+    v ≥ 0 (excitatory, diode from ground), half to v ≤ 0 (inhibitory, diode to ground).
+    Hidden nodes also get trainable bias current sources."""
+    rng = np.random.default_rng(seed)
+    xs = [f"x{i}" for i in range(n_in)]
+    hs = [f"h{j}" for j in range(n_hidden)]
+    os = [f"o{k}" for k in range(n_out)]
+    anodes = [x for x in xs for _ in hs] + [h for h in hs for _ in os] + os
+    cathodes = [h for _ in xs for h in hs] + [o for _ in hs for o in os] + ["gnd"] * n_out
+    half = n_hidden // 2
+    return kh.Circuit(
+        [
+            kh.Ground("gnd"),
+            kh.Input(xs),
+            kh.Resistor(anodes, cathodes, rng.uniform(0.5, 2.0, len(anodes))),
+            kh.IdealDiode(["gnd"] * half + hs[half:], hs[:half] + ["gnd"] * (n_hidden - half)),
+            kh.CurrentSource(hs, rng.uniform(-0.2, 0.2, n_hidden)),
+        ],
+        outputs=os,
+    )
+
+
+def examples(seed: int, n_inputs: int, n_outputs: int, batch: int):
+    """Inputs of 1–3 V with random signs and targets in [-1, 1] V."""
+    rng = np.random.default_rng(seed + 1)
+    x = rng.choice([-1.0, 1.0], (batch, n_inputs)) * rng.uniform(1.0, 3.0, (batch, n_inputs))
+    y = rng.uniform(-1.0, 1.0, (batch, n_outputs))
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+# ---- measurement ---------------------------------------------------------------------------
+def flat(tree) -> np.ndarray:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in leaves])
+
+
+def sweep(name, circuit, solver, x, y, betas):
+    reference = flat(kh.implicit_gradient(circuit, solver, x, y))
+    free = solver.solve(circuit, x)
+    if not bool(np.all(np.asarray(free.converged))):
+        raise RuntimeError(f"{name}: the free phase did not converge")
+    records = []
+    for beta in betas:
+        for variant in kh.VARIANTS:
+            result = kh.eqprop_gradient(circuit, solver, x, y, float(beta), variant, free=free)
+            for phase in (result.nudged_positive, result.nudged_negative):
+                if phase is not None and not bool(np.all(np.asarray(phase.converged))):
+                    raise RuntimeError(f"{name}: a nudged phase did not converge at beta={beta}")
+            g = flat(result.gradient)
+            records.append(
+                dict(
+                    circuit=name,
+                    variant=variant,
+                    beta=float(beta),
+                    rel_error=float(np.linalg.norm(g - reference) / np.linalg.norm(reference)),
+                    cosine=float(g @ reference / (np.linalg.norm(g) * np.linalg.norm(reference))),
+                )
+            )
+    info = dict(
+        n_free=circuit.n_free,
+        n_parameters=int(reference.size),
+        gradient_norm=float(np.linalg.norm(reference)),
+        free_residual_amps=float(np.max(np.asarray(free.residual))),
+    )
+    return records, info
+
+
+def fit_slopes(records, name):
+    """Slope of log(rel_error) vs log(beta) per variant, over the points where the bias
+    dominates. Errors in the phases' potentials (round-off, solver tolerance) enter the
+    estimate divided by β: a floor κ/β. Per variant, κ is bounded above by min(error·β) over
+    the sweep (the bias part of error·β only shrinks as β does); the fit keeps the points at
+    least FLOOR_MARGIN times above κ/β and below MAX_FIT_ERROR (the small-β regime)."""
+    rows = [r for r in records if r["circuit"] == name]
+    out, kappas = {}, {}
+    for variant in kh.VARIANTS:
+        pts = sorted((r["beta"], r["rel_error"]) for r in rows if r["variant"] == variant)
+        kappa = kappas[variant] = min(b * e for b, e in pts)
+        keep = [(b, e) for b, e in pts if e >= FLOOR_MARGIN * kappa / b and e <= MAX_FIT_ERROR]
+        entry = dict(slope=None, beta_min=None, beta_max=None, n_points=len(keep), kappa=kappa)
+        if len(keep) >= 3:
+            b, e = np.log(np.array(keep)).T
+            entry.update(
+                slope=float(np.polyfit(b, e, 1)[0]),
+                beta_min=float(np.exp(b.min())),
+                beta_max=float(np.exp(b.max())),
+            )
+        out[variant] = entry
+    return out, kappas
+
+
+def lookup(records, name, variant, beta, key):
+    for r in records:
+        if r["circuit"] == name and r["variant"] == variant and np.isclose(r["beta"], beta):
+            return r[key]
+    return None
+
+
+def plot(records, slopes, floors, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(slopes)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.6), squeeze=False)
+    colors = dict(positive="tab:red", negative="tab:blue", centered="tab:green")
+    for ax, name in zip(axes[0], names, strict=True):
+        betas = np.array(sorted({r["beta"] for r in records if r["circuit"] == name}))
+        for variant in kh.VARIANTS:
+            pts = sorted(
+                (r["beta"], r["rel_error"])
+                for r in records
+                if r["circuit"] == name and r["variant"] == variant
+            )
+            b, e = np.array(pts).T
+            s = slopes[name][variant]
+            label = f"{variant}" + (f" (slope {s['slope']:.2f})" if s["slope"] is not None else "")
+            ax.loglog(b, e, "o-", color=colors[variant], ms=3.5, lw=1.2, label=label)
+            if s["slope"] is not None:  # the fitted range, drawn thick
+                sel = (b >= s["beta_min"]) & (b <= s["beta_max"])
+                ax.loglog(b[sel], e[sel], "-", color=colors[variant], lw=5, alpha=0.25)
+        for variant in kh.VARIANTS:  # where the fit stops trusting the points
+            ax.loglog(
+                betas,
+                FLOOR_MARGIN * floors[name][variant] / betas,
+                ":",
+                color=colors[variant],
+                lw=1,
+            )
+        ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× floor κ/β (per variant)")
+        ax.axhline(MAX_FIT_ERROR, color="grey", lw=0.8, ls="--")
+        ax.set_ylim(max(1e-16, 0.3 * min(r["rel_error"] for r in records)), 10)
+        ax.set_xlabel("β (siemens)")
+        ax.set_ylabel("relative error vs implicit autodiff")
+        ax.set_title(name)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("EqProp gradient estimators vs implicit differentiation (float64)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer betas (1e-6 … 1e0), batch 2")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=None, help="examples per gradient")
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=None,
+        help="output path without suffix (default results/gradient_check, "
+        "or results/gradient_check_quick with --quick)",
+    )
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    # three points per decade (two with --quick); integer exponents land exactly on 1e-4, 1e-2
+    if args.quick:
+        betas = 10.0 ** (np.arange(-12, 1) / 2)
+    else:
+        betas = 10.0 ** (np.arange(-21, 1) / 3)
+    batch = args.batch or (2 if args.quick else 4)
+    out = args.out or RESULTS / ("gradient_check_quick" if args.quick else "gradient_check")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    graph = nonlinear_graph(args.seed)
+    layered = layered_ideal_diode_network(args.seed)
+    # solve every phase as tightly as float64 allows (the solvers clamp rtol at 64·eps): the
+    # round-off floor then sits as low as it can, and the bias shows over more decades
+    tight = dict(atol=1e-15, rtol=1e-15)
+    cases = [
+        ("nonlinear graph (Shockley, DampedNewton)", graph, kh.DampedNewton(**tight)),
+        ("layered ideal-diode net (BoxQP)", layered, kh.BoxQP(**tight)),
+    ]
+    records, slopes, floors, infos = [], {}, {}, {}
+    for name, circuit, solver in cases:
+        x, y = examples(args.seed, circuit.n_inputs, circuit.n_outputs, batch)
+        recs, infos[name] = sweep(name, circuit, solver, x, y, betas)
+        records += recs
+        slopes[name], floors[name] = fit_slopes(records, name)
+
+    result = dict(
+        benchmark="gradient_check",
+        quick=args.quick,
+        seed=args.seed,
+        batch=batch,
+        dtype="float64",
+        reference="kirchhoff.implicit_gradient",
+        betas=[float(b) for b in betas],
+        fit_rule=dict(
+            floor="kappa/beta per variant, kappa = min over betas of rel_error*beta",
+            floor_margin=FLOOR_MARGIN,
+            max_error=MAX_FIT_ERROR,
+        ),
+        circuits=infos,
+        roundoff_kappa=floors,
+        slopes=slopes,
+        records=records,
+        seconds=round(time.perf_counter() - start, 1),
+    )
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    plot(records, slopes, floors, out.with_suffix(".png"))
+
+    parts = []
+    for name, _, _ in cases:
+        s = slopes[name]
+        short = name.split(" (")[0]
+        fmt = lambda v, s=s: "n/a" if s[v]["slope"] is None else f"{s[v]['slope']:.2f}"
+        err = lookup(records, name, "centered", 1e-4, "rel_error")
+        cos = lookup(records, name, "centered", 1e-2, "cosine")
+        parts.append(
+            f"{short}: slopes +{fmt('positive')} −{fmt('negative')} ±{fmt('centered')}, "
+            f"centered err@1e-4 {err:.1e}, 1−cos@1e-2 {1 - cos:.1e}"
+        )
+    print(
+        f"gradient_check ({result['seconds']}s): "
+        + " | ".join(parts)
+        + f" → {out.with_suffix('.json')}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
