@@ -17,10 +17,12 @@ TARGET_FASHION_DRN1H = 10.38  # % test error, Scellier 2024, centered EqProp
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=30, help="epochs for DRN-1H on Fashion-MNIST")
+    ap.add_argument("--epochs", type=int, default=40, help="epochs for DRN-1H on Fashion-MNIST")
     ap.add_argument("--xs-epochs", type=int, default=30, help="epochs for DRN-XS on the MNIST subset")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--layer-lr", default="1,4", help="per-layer lr multipliers (input layer first)")
+    ap.add_argument("--lr-schedule", default="cosine", choices=("constant", "cosine"))
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--input-gain", type=float, default=100.0)
     ap.add_argument("--n-sweeps", type=int, default=4)
@@ -44,6 +46,8 @@ def main():
             batch_size=args.batch_size,
             beta=args.beta,
             lr=args.lr,
+            layer_lr=tuple(float(v) for v in args.layer_lr.split(",")),
+            lr_schedule=args.lr_schedule,
             n_sweeps=args.n_sweeps,
             input_gain=args.input_gain,
             train_limit=5000 if args.quick else None,
@@ -68,6 +72,8 @@ def main():
                 "hyperparameters": {
                     "beta": cfg.beta,
                     "lr": cfg.lr,
+                    "layer_lr": cfg.layer_lr,
+                    "lr_schedule": cfg.lr_schedule,
                     "optimizer": cfg.optimizer,
                     "n_sweeps": cfg.n_sweeps,
                     "eval_sweeps": cfg.eval_sweeps,
@@ -88,7 +94,10 @@ def main():
             }
         )
         out = RESULTS / ("train_accuracy_quick.json" if args.quick else "train_accuracy.json")
-        out.write_text(json.dumps({"quick": args.quick, "runs": runs}, indent=2))
+        kept = []
+        if args.only and out.exists():  # keep the other model's last result
+            kept = [r for r in json.loads(out.read_text())["runs"] if r["model"] != args.only]
+        out.write_text(json.dumps({"quick": args.quick, "runs": kept + runs}, indent=2))
     print(
         "train_accuracy: "
         + "; ".join(

@@ -46,5 +46,14 @@ from ._solver import BoxQP as BoxQP
 from ._solver import DampedNewton as DampedNewton
 from ._solver import Equilibrium as Equilibrium
 from ._solver import Status as Status
+from ._spice import NetlistError as NetlistError
+from ._spice import NgspiceConvergenceError as NgspiceConvergenceError
+from ._spice import NgspiceError as NgspiceError
+from ._spice import NgspiceNotFoundError as NgspiceNotFoundError
+from ._spice import from_netlist as from_netlist
+from ._spice import netlist_inputs as netlist_inputs
+from ._spice import ngspice_potentials as ngspice_potentials
+from ._spice import spice_node_names as spice_node_names
+from ._spice import to_netlist as to_netlist
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -83,6 +84,11 @@ class AbstractDissipative(AbstractTwoTerminal):
     def co_content(self, voltage_drop: Float[Array, " k"]) -> Float[Array, " k"]:
         """The integral of the current from 0 to the voltage drop, in joules per second."""
         raise NotImplementedError
+
+    def differential_conductance(self, voltage_drop: Float[Array, " k"]) -> Float[Array, " k"]:
+        """di/du at the voltage drop, in siemens (the element's share of the Hessian)."""
+        # the current is elementwise in the drop, so one forward-mode pass gives all k
+        return jax.jvp(self.current, (voltage_drop,), (jnp.ones_like(voltage_drop),))[1]
 
 
 def _pair(anode, cathode, cls):

@@ -84,3 +84,31 @@ def test_newton_survives_float32_cold_start():
     kcl = np.asarray(equilibrium_report(circuit, jnp.asarray(free), x64)["kcl"])
     assert np.max(np.abs(kcl)) < 1e-3
     assert np.max(np.abs(free)) > 0.5
+
+
+def test_assembled_hessian_equals_autodiff():
+    # the element-by-element Laplacian + diode assembly against jax.hessian of the energy,
+    # on a random nonlinear circuit and on one with amplifiers (gains and 1/A² weights)
+    circuit = random_circuit(0, 0)
+    x = jnp.asarray(random_inputs(1, circuit.n_inputs))
+    z = jax.random.normal(jax.random.PRNGKey(3), (circuit.n_free,)) * 0.3
+    ref = jax.hessian(circuit.energy)(z, x)
+    np.testing.assert_allclose(circuit.energy_hessian(z, x), ref, rtol=1e-12, atol=1e-14)
+    amp = kh.Circuit(
+        [
+            kh.Ground("gnd"),
+            kh.Input("in"),
+            kh.Resistor(["in", "a"], ["a", "gnd"], [1.0, 2.0]),
+            kh.Amplifier("a", "b", 3.0),
+            kh.Resistor("b", "c", 0.7),
+            kh.ShockleyDiode("c", "gnd", 1e-4),
+            kh.Amplifier("c", "d", -0.5),
+            kh.Resistor(["d", "e"], ["e", "gnd"], [0.4, 1.5]),
+        ],
+        outputs=["e"],
+    )
+    za = jnp.array([0.3, 0.2, -0.1])
+    xa = jnp.array([1.0])
+    np.testing.assert_allclose(
+        amp.energy_hessian(za, xa), jax.hessian(amp.energy)(za, xa), rtol=1e-12, atol=1e-14
+    )

@@ -49,6 +49,11 @@ def _nudged_energy(circuit: AbstractCircuit, free, inputs, target, beta):
     return e + beta * squared_error(circuit.output_potentials(free, inputs), target)
 
 
+def _nudged_hessian(circuit: AbstractCircuit, free, inputs, target, beta):
+    cost = lambda z: beta * squared_error(circuit.output_potentials(z, inputs), target)
+    return circuit.energy_hessian(free, inputs) + jax.hessian(cost)(free)
+
+
 class AbstractSolver(eqx.Module):
     """Finds the minimiser of ``E + beta·C`` over the free potentials, batched and jit-compiled,
     differentiable implicitly (jaxopt's custom_root on the optimality condition)."""
@@ -78,7 +83,7 @@ class AbstractSolver(eqx.Module):
         """atol + rtol·(a current scale of the circuit at ``free``) in amperes."""
         # the scale is taken at the given point, not at zero potentials: there a diode facing
         # a volt-sized input is far into forward bias and its conductance is absurdly large
-        h = jax.hessian(circuit.energy)(free, inputs)
+        h = circuit.energy_hessian(free, inputs)
         g_scale = jnp.max(jnp.abs(jnp.diag(h)) / circuit.node_weight_free(), initial=0.0)
         v_scale = jnp.maximum(jnp.max(jnp.abs(inputs), initial=0.0), jnp.max(jnp.abs(free), initial=0.0))
         eps = jnp.finfo(free.dtype).eps

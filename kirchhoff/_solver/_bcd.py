@@ -76,16 +76,27 @@ def _shockley_layer(net, s, r, lo, hi, n_iter):
         a = jnp.where(g <= 0, v, a)
         b = jnp.where(g >= 0, v, b)
         newton = v - g / dg
-        inside = (newton > a) & (newton < b) & jnp.isfinite(newton)
+        # inclusive: at convergence the step rounds onto the bracket end it came from, and
+        # bisecting then would throw the converged value away
+        inside = (newton >= a) & (newton <= b) & jnp.isfinite(newton)
         v = jnp.where(inside, newton, 0.5 * (a + b))
         return v, a, b
 
-    v0 = jnp.clip(v_hat, a, b)
+    # start on the far side of the root where the diode alone would carry the excess current:
+    # Newton then converges monotonically on the convex (concave) branch, in a few steps
+    nvt = net.ideality * net.thermal_voltage
+    i_s = net.saturation_current
+    above = has_hi & (v_hat > hi)
+    below = has_lo & (v_hat < lo)
+    guess_hi = hi + nvt * jnp.log1p(jnp.where(above, s * (v_hat - hi), 0.0) / i_s)
+    guess_lo = lo - nvt * jnp.log1p(jnp.where(below, s * (lo - v_hat), 0.0) / i_s)
+    v0 = jnp.where(above, jnp.minimum(v_hat, guess_hi), jnp.where(below, jnp.maximum(v_hat, guess_lo), v_hat))
+    v0 = jnp.clip(v0, a, b)
     v, _, _ = jax.lax.fori_loop(0, n_iter, body, (v0, a, b))
     return v
 
 
-def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=40, sums=None):
+def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=12, sums=None):
     s, r = layer_terms(net, layers, m, drive, target, beta, sums)
     if m == net.n_layers:
         return r / s

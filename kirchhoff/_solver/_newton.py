@@ -4,14 +4,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, _nudged_energy
+from ._base import AbstractSolver, _nudged_energy, _nudged_hessian
 
 
-def _newton_step(circuit, free, inputs, target, beta, n_halvings):
-    """One damped Newton step with a vectorised backtracking (Armijo) line search."""
+def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=True):
+    """One damped Newton step with a backtracking (Armijo) line search: all halvings tried at
+    once (``vectorised``, a fixed graph that reverse mode can unroll) or one at a time until
+    one is accepted (cheaper: usually the full step is)."""
     f = lambda z: _nudged_energy(circuit, z, inputs, target, beta)
     f0, g = jax.value_and_grad(f)(free)
-    h = jax.hessian(f)(free)
+    h = _nudged_hessian(circuit, free, inputs, target, beta)
     newton = -jnp.linalg.solve(h, g)
     # a diode far in forward bias (a cold start against volt-sized inputs) can make the
     # Hessian numerically singular, above all in float32: then the Newton direction is
@@ -21,15 +23,34 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings):
     use_newton = jnp.all(jnp.isfinite(newton)) & (jnp.dot(g, newton) < 0)
     direction = jnp.where(use_newton, newton, scaled_gradient)
     slope = jnp.dot(g, direction)
-    alphas = 0.5 ** jnp.arange(n_halvings, dtype=free.dtype)
-    trial = jax.vmap(lambda a: f(free + a * direction))(alphas)
     # slack for round-off: near the minimum energy differences drown in float noise
     slack = 16 * jnp.finfo(free.dtype).eps * (jnp.abs(f0) + 1e-30)
-    ok = jnp.isfinite(trial) & (trial <= f0 + 1e-4 * alphas * slope + slack)
-    first = jnp.argmax(ok)
-    # no acceptable step: stay put (the status then reports non-convergence) rather than
-    # step into a non-finite or higher-energy point
-    alpha = jnp.where(jnp.any(ok), alphas[first], 0.0)
+
+    def accept(a, value):
+        return jnp.isfinite(value) & (value <= f0 + 1e-4 * a * slope + slack)
+
+    if vectorised:
+        alphas = 0.5 ** jnp.arange(n_halvings, dtype=free.dtype)
+        trial = jax.vmap(lambda a: f(free + a * direction))(alphas)
+        ok = accept(alphas, trial)
+        first = jnp.argmax(ok)
+        # no acceptable step: stay put (the status then reports non-convergence) rather than
+        # step into a non-finite or higher-energy point
+        alpha = jnp.where(jnp.any(ok), alphas[first], 0.0)
+    else:
+        one = jnp.ones((), free.dtype)
+
+        def cond(carry):
+            k, a, ok = carry
+            return (~ok) & (k < n_halvings)
+
+        def body(carry):
+            k, a, _ = carry
+            a = 0.5 * a
+            return k + 1, a, accept(a, f(free + a * direction))
+
+        _, a, ok = jax.lax.while_loop(cond, body, (jnp.array(1), one, accept(one, f(free + direction))))
+        alpha = jnp.where(ok, a, 0.0)
     return free + alpha * direction, jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
 
 
@@ -59,7 +80,7 @@ class DampedNewton(AbstractSolver):
 
         def body(carry):
             step, free, _, _ = carry
-            new, _ = _newton_step(circuit, free, inputs, target, beta, self.n_halvings)
+            new, _ = _newton_step(circuit, free, inputs, target, beta, self.n_halvings, vectorised=False)
             res = self.residual(circuit, new, inputs, target, beta)
             # the tolerance follows the iterate: its current scale depends on the diodes' bias
             return step + 1, new, res, self.tolerance(circuit, new, inputs)

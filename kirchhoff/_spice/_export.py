@@ -1,0 +1,338 @@
+"""Export a kirchhoff Circuit as a SPICE netlist with a ``.op`` analysis.
+
+How each element becomes SPICE cards (``k`` counts the cards of one letter across the circuit):
+
+- ``Resistor``, conductance g > 0: ``rk a c 1/g``. A zero conductance (an open circuit) is
+  kept only as an annotation.
+- ``ShockleyDiode`` (I_s, n, V_T): ``dk a c kdm`` with ``.model kdm D(IS=I_s N=n)``; the
+  temperature is set so that ngspice's k·T/q is V_T (below).
+- ``IdealDiode``: ``dk a c kirchhoff_ideal``, a steep diode ``D(IS=1e-12 N=1e-3)`` that drops
+  under 1 mV forward up to amperes and leaks 1 pA in reverse.
+- ``CurrentSource`` injecting I into a node: ``ik 0 node I`` (SPICE's current flows from the
+  first node through the source into the second).
+- ``VoltageSource``: ``vk node 0 volts``. The first node held at 0 V becomes SPICE's reference
+  node ``0`` instead.
+- ``Input`` number k: ``vink node 0 x_k``, with x the ``inputs`` vector (0 V without one).
+- ``Amplifier`` (source s, drive d, gain A): ``ek d_int 0 s 0 A`` (VCVS), ``vsensek d_int d 0``
+  (a 0 V ammeter into the drive node) and ``fk s 0 vsensek 1/A`` (CCCS): the current that the
+  drive node delivers downstream, divided by A, is drawn from the source node.
+
+Thermal voltage: ngspice computes V_T = k·(temp + 273.15)/q with CODATA-2014 constants. When all
+Shockley diodes share one V_T the netlist sets ``.options temp=T tnom=T`` (T in °C, chosen so that
+ngspice's V_T is the diode's to the last bit; tnom = temp keeps I_s unscaled). When they differ,
+each model gets ``TNOM=T`` and each instance ``temp=T``. ngspice also puts ``gmin`` across every
+junction and, past 3·n·V_T of reverse bias, replaces exp by a cubic — both change currents by
+about I_s or less. kirchhoff continues the exponential linearly beyond ``max_exponent`` (40·n·V_T,
+about 1 V); ngspice limits its Newton steps instead; the two agree below that bias.
+
+Node names: SPICE names are lower case, letters, digits and '_'; other characters become '_',
+clashes get a suffix ``_2``, ``_3`` …, and the names ``0`` and ``gnd`` are reserved for the
+reference node. ``spice_node_names`` gives the map. The netlist also carries it, with the inputs,
+outputs and element groups, as ``*@kirchhoff`` comment lines, so that ``from_netlist`` rebuilds
+the same circuit (node names that Python cannot write as a literal come back as their SPICE
+names). A resistance is written as 1/g, so export → import can move a conductance by one unit in
+the last place; import → export → import is exact.
+"""
+
+import ast
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+
+from .._circuit import Circuit
+from .._custom_types import NodeRef
+from .._elements import (
+    Amplifier,
+    CurrentSource,
+    IdealDiode,
+    Input,
+    Resistor,
+    ShockleyDiode,
+    VoltageSource,
+)
+from ._common import (
+    ANNOTATION,
+    DEFAULT_OPTIONS,
+    GROUND,
+    GROUND_ALIASES,
+    IDEAL_DIODE_IS,
+    IDEAL_DIODE_MODEL,
+    IDEAL_DIODE_N,
+    celsius_for,
+    concrete,
+    format_value,
+    sanitize,
+)
+
+SWEEP_NODE = "kh_sweep"  # reserved for the runner's batch sweep
+_PER_LINE = 16  # names per annotation line
+
+
+class Deck(NamedTuple):
+    """A netlist in parts, so that the runner can swap the input sources for a batch sweep."""
+
+    title: str
+    annotations: list[str]
+    cards: list[str]
+    input_cards: list[int]  # positions in `cards` of the input sources, in input order
+    input_nodes: list[str]  # their SPICE nodes
+    models: list[str]
+    options: str
+    node_names: dict[NodeRef, str]
+
+
+def _check_circuit(circuit) -> None:
+    if not isinstance(circuit, Circuit):
+        raise ValueError(
+            f"kirchhoff SPICE export: expected a kirchhoff.Circuit, got {type(circuit).__name__}."
+        )
+    for e in circuit.elements:
+        if not isinstance(
+            e,
+            Resistor
+            | ShockleyDiode
+            | IdealDiode
+            | CurrentSource
+            | VoltageSource
+            | Input
+            | Amplifier,
+        ):
+            raise ValueError(
+                f"kirchhoff SPICE export: no SPICE card for the element {type(e).__name__}."
+            )
+
+
+def _ground_index(circuit: Circuit) -> int | None:
+    """Index of the node mapped to SPICE's reference: the first held at exactly 0 V."""
+    for e, t in zip(circuit.elements, circuit.terminals, strict=True):
+        if isinstance(e, VoltageSource):
+            volts = concrete(e.volts, "a VoltageSource's volts")
+            for j in range(e.size):
+                if volts[j] == 0.0:
+                    return int(np.asarray(t)[0, j])
+    return None
+
+
+def _unique(base: str, used: set[str]) -> str:
+    name, k = base, 2
+    while name in used:
+        name, k = f"{base}_{k}", k + 1
+    used.add(name)
+    return name
+
+
+def _name_nodes(circuit: Circuit) -> tuple[dict[NodeRef, str], set[str]]:
+    ground = _ground_index(circuit)
+    used = {*GROUND_ALIASES, SWEEP_NODE}
+    names = {}
+    for i, n in enumerate(circuit.node_names):
+        names[n] = GROUND if i == ground else _unique(sanitize(n), used)
+    return names, used
+
+
+def spice_node_names(circuit: Circuit) -> dict[NodeRef, str]:
+    """The SPICE name of every node of ``circuit`` in its exported netlist (``"0"`` for the node
+    mapped to SPICE's reference: the first node held at 0 V by a VoltageSource)."""
+    _check_circuit(circuit)
+    return _name_nodes(circuit)[0]
+
+
+def _literal(name) -> str | None:
+    """``repr(name)`` when Python reads it back as the same name, else None."""
+    text = repr(name)
+    try:
+        back = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return text if back == name and type(back) is type(name) else None
+
+
+def _chunks(items: list[str], n: int = _PER_LINE):
+    for k in range(0, len(items), n):
+        yield items[k : k + n]
+
+
+def _options_line(options: Mapping[str, float | int], celsius: float | None) -> str:
+    parts = []
+    if celsius is not None:
+        parts += [f"temp={format_value(celsius)}", f"tnom={format_value(celsius)}"]
+    for key, value in options.items():
+        if key.lower() in ("temp", "tnom") and celsius is not None:
+            raise ValueError(
+                "kirchhoff SPICE export: `options` sets temp/tnom, but the diodes' thermal "
+                "voltage fixes them; leave them out."
+            )
+        if value is True or value is None:
+            parts.append(key)  # a flag such as `noopiter`
+        elif value is False:
+            continue
+        elif isinstance(value, int):
+            parts.append(f"{key}={value}")
+        else:
+            parts.append(f"{key}={format_value(value)}")
+    return ".options " + " ".join(parts) if parts else ""
+
+
+def build_deck(circuit: Circuit, inputs=None, options: Mapping | None = None, title=None) -> Deck:
+    """The parts of the netlist of ``circuit`` with its inputs at ``inputs`` (0 V if None)."""
+    _check_circuit(circuit)
+    options = dict(DEFAULT_OPTIONS if options is None else options)
+    names, used = _name_nodes(circuit)
+    node_names = circuit.node_names
+
+    if inputs is None:
+        x = np.zeros(circuit.n_inputs)
+    else:
+        x = np.asarray(concrete(inputs, "inputs"))
+        if x.shape != (circuit.n_inputs,):
+            raise ValueError(
+                f"kirchhoff SPICE export: inputs have shape {x.shape}; the circuit has "
+                f"{circuit.n_inputs} input(s), so give shape ({circuit.n_inputs},)."
+            )
+
+    # diode models: one per (I_s, n, V_T); one temperature for the netlist when V_T is shared
+    diodes = [
+        (
+            concrete(e.saturation_current, "a diode's saturation current"),
+            concrete(e.ideality, "a diode's ideality"),
+            concrete(e.thermal_voltage, "a diode's thermal voltage"),
+        )
+        for e in circuit.elements
+        if isinstance(e, ShockleyDiode)
+    ]
+    thermal = sorted({float(v) for _, _, vt in diodes for v in vt})
+    per_instance = len(thermal) > 1
+    celsius = celsius_for(thermal[0]) if len(thermal) == 1 else None
+    models: dict[tuple[float, float, float], str] = {}
+
+    cards: list[str] = []
+    input_cards: list[int] = []
+    input_nodes: list[str] = []
+    counters = dict.fromkeys("rdivefa", 0)
+
+    def count(letter):
+        k = counters[letter]
+        counters[letter] += 1
+        return k
+
+    ground = _ground_index(circuit)
+    n_input = n_diode_groups = 0
+    for e, t in zip(circuit.elements, circuit.terminals, strict=True):
+        t = np.asarray(t)
+        cards.append(f"{ANNOTATION} group")
+        if isinstance(e, Resistor):
+            g = concrete(e.conductance, "a conductance")
+            for j in range(e.size):
+                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
+                k = count("r")
+                if g[j] == 0.0:
+                    cards.append(f"{ANNOTATION} open r{k} {a} {c}")
+                else:
+                    cards.append(f"r{k} {a} {c} {format_value(1.0 / g[j])}")
+        elif isinstance(e, ShockleyDiode):
+            i_s, n, vt = diodes[n_diode_groups]
+            n_diode_groups += 1
+            for j in range(e.size):
+                key = (float(i_s[j]), float(n[j]), float(vt[j]))
+                model = models.setdefault(key, f"kd{len(models)}")
+                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
+                temp = f" temp={format_value(celsius_for(key[2]))}" if per_instance else ""
+                cards.append(f"d{count('d')} {a} {c} {model}{temp}")
+        elif isinstance(e, IdealDiode):
+            for j in range(e.size):
+                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
+                cards.append(f"d{count('d')} {a} {c} {IDEAL_DIODE_MODEL}")
+        elif isinstance(e, CurrentSource):
+            amps = concrete(e.current, "a source current")
+            for j in range(e.size):
+                cards.append(
+                    f"i{count('i')} 0 {names[node_names[t[0, j]]]} {format_value(amps[j])}"
+                )
+        elif isinstance(e, VoltageSource):
+            volts = concrete(e.volts, "a VoltageSource's volts")
+            for j in range(e.size):
+                if int(t[0, j]) == ground:
+                    cards.append(f"{ANNOTATION} ground")
+                else:
+                    node = names[node_names[t[0, j]]]
+                    cards.append(f"v{count('v')} {node} 0 {format_value(volts[j])}")
+        elif isinstance(e, Input):
+            for j in range(e.size):
+                node = names[node_names[t[0, j]]]
+                input_cards.append(len(cards))
+                input_nodes.append(node)
+                cards.append(f"vin{n_input} {node} 0 {format_value(x[n_input])}")
+                n_input += 1
+        elif isinstance(e, Amplifier):
+            for j in range(e.size):
+                s, d = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
+                gain = e.gain[j]
+                k = count("e")
+                internal = _unique(f"{d}_amp", used)
+                cards.append(f"e{k} {internal} 0 {s} 0 {format_value(gain)}")
+                cards.append(f"vsense{k} {internal} {d} 0")
+                cards.append(f"f{k} {s} 0 vsense{k} {format_value(1.0 / gain)}")
+
+    model_cards = []
+    for (i_s, n, vt), model in models.items():
+        tnom = f" TNOM={format_value(celsius_for(vt))}" if per_instance else ""
+        model_cards.append(f".model {model} D(IS={format_value(i_s)} N={format_value(n)}{tnom})")
+    if any(isinstance(e, IdealDiode) for e in circuit.elements):
+        model_cards.append(
+            f".model {IDEAL_DIODE_MODEL} "
+            f"D(IS={format_value(IDEAL_DIODE_IS)} N={format_value(IDEAL_DIODE_N)})"
+        )
+
+    annotations = [f"{ANNOTATION} netlist 1"]
+    for n in node_names:
+        literal = _literal(n)
+        if literal is not None:
+            annotations.append(f"{ANNOTATION} node {names[n]} {literal}")
+    for chunk in _chunks([f"vin{k}" for k in range(circuit.n_inputs)]):
+        annotations.append(f"{ANNOTATION} inputs " + " ".join(chunk))
+    for chunk in _chunks([names[n] for n in circuit.output_names]):
+        annotations.append(f"{ANNOTATION} outputs " + " ".join(chunk))
+
+    return Deck(
+        title=title if title is not None else "kirchhoff circuit",
+        annotations=annotations,
+        cards=cards,
+        input_cards=input_cards,
+        input_nodes=input_nodes,
+        models=model_cards,
+        options=_options_line(options, celsius),
+        node_names=names,
+    )
+
+
+def deck_lines(deck: Deck, cards: list[str] | None = None) -> list[str]:
+    """Title, annotations, cards, models and options (no analysis, no ``.end``)."""
+    lines = [
+        deck.title.replace("\n", " "),
+        *deck.annotations,
+        *(deck.cards if cards is None else cards),
+    ]
+    lines += deck.models
+    if deck.options:
+        lines.append(deck.options)
+    return lines
+
+
+def to_netlist(
+    circuit: Circuit,
+    inputs=None,
+    *,
+    options: Mapping[str, float | int | bool] | None = None,
+    title: str | None = None,
+) -> str:
+    """The SPICE netlist of ``circuit`` with a ``.op`` analysis, its input sources at ``inputs``
+    (shape ``(n_inputs,)``; 0 V when None).
+
+    ``options`` are written on the ``.options`` card; by default the tight tolerances that
+    ``ngspice_potentials`` uses (``reltol=1e-9 abstol=1e-15 vntol=1e-12 gmin=1e-15 itl1=1000
+    itl2=1000``), preceded by ``temp``/``tnom`` when the diodes set them. A flag option is given
+    as ``True`` (``{"noopiter": True}``). The module docstring of ``kirchhoff._spice._export``
+    lists how each element is written."""
+    deck = build_deck(circuit, inputs, options, title)
+    return "\n".join([*deck_lines(deck), ".op", ".end"]) + "\n"
