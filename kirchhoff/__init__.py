@@ -1,7 +1,6 @@
 """kirchhoff: analog neural networks in JAX — nonlinear resistive circuits as energy-based
 models, at equilibrium by minimising co-content, trained by Equilibrium Propagation."""
 
-from . import _custom_types as types
 from ._circuit import AbstractCircuit as AbstractCircuit
 from ._circuit import Circuit as Circuit
 from ._cost import squared_error as squared_error

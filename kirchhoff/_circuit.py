@@ -9,7 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._custom_types import Array, Bool, Float, FreePotentials, Inputs, Int, NodeRef, Potentials, Scalar
+from ._custom_types import (
+    Array,
+    Bool,
+    Float,
+    FreePotentials,
+    Inputs,
+    Int,
+    NodeRef,
+    Potentials,
+    Scalar,
+)
 from ._elements import (
     AbstractDissipative,
     AbstractElement,
@@ -168,7 +178,9 @@ class Circuit(AbstractCircuit):
             if isinstance(e, Input):
                 for n in t[0]:
                     if n in held_slot:
-                        raise ValueError(f"Circuit: node {list(names)[n]!r} is held by two sources.")
+                        raise ValueError(
+                            f"Circuit: node {list(names)[n]!r} is held by two sources."
+                        )
                     held_slot[int(n)] = len(held_slot)
                     input_names.append(list(names)[n])
         n_inputs = len(held_slot)
@@ -176,7 +188,9 @@ class Circuit(AbstractCircuit):
             if isinstance(e, VoltageSource):
                 for n in t[0]:
                     if n in held_slot:
-                        raise ValueError(f"Circuit: node {list(names)[n]!r} is held by two sources.")
+                        raise ValueError(
+                            f"Circuit: node {list(names)[n]!r} is held by two sources."
+                        )
                     held_slot[int(n)] = len(held_slot)
         if not held_slot:
             raise ValueError(
@@ -209,7 +223,9 @@ class Circuit(AbstractCircuit):
         def resolve(n, seen=()):
             if n in driven:
                 if n in seen:
-                    raise ValueError("Circuit: amplifiers form a loop; an amplifier chain must end.")
+                    raise ValueError(
+                        "Circuit: amplifiers form a loop; an amplifier chain must end."
+                    )
                 s, a = driven[n]
                 r, g = resolve(s, (*seen, n))
                 return r, a * g

@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 
-from ._custom_types import Float, Array, Scalar
+from ._custom_types import Array, Float, Scalar
 
 
 def squared_error(outputs: Float[Array, " outputs"], target: Float[Array, " outputs"]) -> Scalar:

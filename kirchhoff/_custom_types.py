@@ -9,10 +9,10 @@ NodeRef: TypeAlias = Hashable
 """A node is named by any hashable: a string such as ``"gnd"`` or an integer."""
 
 Scalar: TypeAlias = Float[Array, ""]
-FreePotentials: TypeAlias = Float[Array, "free"]
-Potentials: TypeAlias = Float[Array, "nodes"]
-Inputs: TypeAlias = Float[Array, "inputs"]
-Targets: TypeAlias = Float[Array, "outputs"]
+FreePotentials: TypeAlias = Float[Array, " free"]
+Potentials: TypeAlias = Float[Array, " nodes"]
+Inputs: TypeAlias = Float[Array, " inputs"]
+Targets: TypeAlias = Float[Array, " outputs"]
 BatchInputs: TypeAlias = Float[Array, "batch inputs"]
 BatchTargets: TypeAlias = Float[Array, "batch outputs"]
 

@@ -146,7 +146,9 @@ class ShockleyDiode(AbstractDissipative):
     ):
         self.anode, self.cathode = _pair(anode, cathode, "ShockleyDiode")
         k = len(self.anode)
-        self.saturation_current = _as_values(saturation_current, k, "saturation_current", "ShockleyDiode")
+        self.saturation_current = _as_values(
+            saturation_current, k, "saturation_current", "ShockleyDiode"
+        )
         self.ideality = _as_values(ideality, k, "ideality", "ShockleyDiode")
         self.thermal_voltage = _as_values(thermal_voltage, k, "thermal_voltage", "ShockleyDiode")
         self.max_exponent = float(max_exponent)

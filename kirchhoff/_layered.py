@@ -17,7 +17,16 @@ import numpy as np
 
 from ._circuit import AbstractCircuit, Circuit
 from ._custom_types import Array, Float
-from ._elements import Amplifier, CurrentSource, Ground, IdealDiode, Input, Resistor, ShockleyDiode, VoltageSource
+from ._elements import (
+    Amplifier,
+    CurrentSource,
+    Ground,
+    IdealDiode,
+    Input,
+    Resistor,
+    ShockleyDiode,
+    VoltageSource,
+)
 
 DiodeKind = Literal["ideal", "shockley"]
 
@@ -71,10 +80,14 @@ class LayeredNetwork(AbstractCircuit):
     ):
         weights = tuple(jnp.asarray(w) for w in weights)
         if len(weights) < 2:
-            raise ValueError("LayeredNetwork: need at least one hidden layer (two weight matrices).")
+            raise ValueError(
+                "LayeredNetwork: need at least one hidden layer (two weight matrices)."
+            )
         n0 = weights[0].shape[0]
         if n0 % 2:
-            raise ValueError("LayeredNetwork: the input layer holds ±x pairs, so its size must be even.")
+            raise ValueError(
+                "LayeredNetwork: the input layer holds ±x pairs, so its size must be even."
+            )
         sizes = [n0 // 2] + [w.shape[1] for w in weights]
         for k in range(1, len(weights)):
             if weights[k].shape[0] != weights[k - 1].shape[1]:
@@ -87,7 +100,9 @@ class LayeredNetwork(AbstractCircuit):
         lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
         upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
         if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
-            raise ValueError(f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}.")
+            raise ValueError(
+                f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}."
+            )
         if [b.shape for b in lower] != [(n,) for n in sizes[1:-1]] or len(upper) != len(lower):
             raise ValueError("LayeredNetwork: give lower/upper diode bounds for each hidden layer.")
         for w in weights:
@@ -269,27 +284,31 @@ class LayeredNetwork(AbstractCircuit):
             wn = np.asarray(w)
             ii, jj = np.nonzero(np.ones_like(wn, dtype=bool))
             elements.append(
-                Resistor([src[i] for i in ii], [names[k + 1][j] for j in jj], jnp.asarray(wn[ii, jj]))
+                Resistor(
+                    [src[i] for i in ii], [names[k + 1][j] for j in jj], jnp.asarray(wn[ii, jj])
+                )
             )
         for m, b in enumerate(self.biases, start=1):
             elements.append(CurrentSource(names[m], b))
+        # all diodes in one group (one vectorised co-content, one compile), whatever their rails
+        anodes, cathodes = [], []
         for m in range(1, self.n_layers):
             lo, hi = np.asarray(self.lower[m - 1]), np.asarray(self.upper[m - 1])
             for j, node in enumerate(names[m]):
                 if np.isfinite(lo[j]):
-                    r = rail(lo[j])
-                    elements.append(
-                        IdealDiode(r, node)
-                        if self.diode == "ideal"
-                        else ShockleyDiode(r, node, self.saturation_current, self.ideality, self.thermal_voltage)
-                    )
+                    anodes.append(rail(lo[j]))
+                    cathodes.append(node)
                 if np.isfinite(hi[j]):
-                    r = rail(hi[j])
-                    elements.append(
-                        IdealDiode(node, r)
-                        if self.diode == "ideal"
-                        else ShockleyDiode(node, r, self.saturation_current, self.ideality, self.thermal_voltage)
-                    )
+                    anodes.append(node)
+                    cathodes.append(rail(hi[j]))
+        if anodes:
+            elements.append(
+                IdealDiode(anodes, cathodes)
+                if self.diode == "ideal"
+                else ShockleyDiode(
+                    anodes, cathodes, self.saturation_current, self.ideality, self.thermal_voltage
+                )
+            )
         nodes = ["gnd", *names[0], *free_names]
         known = set(nodes)
         for e in elements:  # amplifier outputs and rails come after the free nodes
@@ -320,7 +339,8 @@ def drn(
     fan = [2 * sizes[0], *sizes[1:]]
     keys = jax.random.split(key, len(fan) - 1)
     weights = [
-        jax.random.uniform(k, (fan[i], fan[i + 1]), dtype) * float(init_scale * np.sqrt(1.0 / fan[i]))
+        jax.random.uniform(k, (fan[i], fan[i + 1]), dtype)
+        * float(init_scale * np.sqrt(1.0 / fan[i]))
         for i, k in enumerate(keys)
     ]
     biases = [jnp.zeros(n, dtype) for n in fan[1:]]
@@ -356,7 +376,9 @@ def seed_network(
     ``amp_gain`` between the hidden and output layers, linear outputs."""
     dtype = dtype or jnp.result_type(float)
     k1, k2 = jax.random.split(key)
-    w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(np.sqrt(1.0 / (2 * n_features)))
+    w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(
+        np.sqrt(1.0 / (2 * n_features))
+    )
     w1 = jax.random.uniform(k2, (n_hidden, n_outputs), dtype) * float(np.sqrt(1.0 / n_hidden))
     return LayeredNetwork(
         [w0, w1],

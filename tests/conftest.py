@@ -11,12 +11,16 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 # jaxopt is in maintenance mode and warns on import; kirchhoff filters it in its solver
 # layer, and this keeps a direct import in a test from failing the run
-warnings.filterwarnings("ignore", message="JAXopt is no longer maintained", category=DeprecationWarning)
+warnings.filterwarnings(
+    "ignore", message="JAXopt is no longer maintained", category=DeprecationWarning
+)
 
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error")
-    config.addinivalue_line("filterwarnings", "ignore:JAXopt is no longer maintained:DeprecationWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:JAXopt is no longer maintained:DeprecationWarning"
+    )
     # tfds/absl and matplotlib emit deprecation chatter from their own internals
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:tensorflow_datasets.*")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:absl.*")

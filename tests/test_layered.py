@@ -55,7 +55,13 @@ def test_bcd_matches_box_qp_on_ideal_drn(data):
 def test_bcd_matches_newton_on_shockley_seed_network(data):
     x, _ = data
     net = kh.seed_network(
-        jax.random.PRNGKey(2), n_hidden=5, n_features=6, n_outputs=3, rail_volts=0.02, amp_gain=3.0, input_gain=6.0
+        jax.random.PRNGKey(2),
+        n_hidden=5,
+        n_features=6,
+        n_outputs=3,
+        rail_volts=0.02,
+        amp_gain=3.0,
+        input_gain=6.0,
     )
     eq = kh.BlockCoordinateDescent().solve(net, x)
     assert np.all(eq.status == kh.Status.SUCCESS)
@@ -131,9 +137,7 @@ def test_layered_bad_input():
         kh.make_model("drn-huge", jax.random.PRNGKey(0))
     net = kh.drn(jax.random.PRNGKey(0), (6, 4, 3))
     with pytest.raises(ValueError, match="non-negative"):
-        kh.LayeredNetwork(
-            [-jnp.abs(w) for w in net.weights], net.biases, net.lower, net.upper
-        )
+        kh.LayeredNetwork([-jnp.abs(w) for w in net.weights], net.biases, net.lower, net.upper)
     with pytest.raises(ValueError, match="features per example"):
         kh.BlockCoordinateDescent().solve(net, jnp.ones((2, 5)))
     with pytest.raises(ValueError, match="LayeredNetwork"):

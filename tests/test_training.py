@@ -63,8 +63,22 @@ def test_other_algorithms_train(tmp_path, algorithm):
 
 def test_cli_train_and_evaluate(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["train", "--model", "drn:784-16-10", "--epochs", "1", "--train-limit", "400",
-               "--batch-size", "20", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "drn:784-16-10",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "400",
+            "--batch-size",
+            "20",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "test error:" in text

@@ -109,7 +109,9 @@ def local_conductance_gradient(
     return (drop_free**2 - drop_negative**2) / (2 * beta)
 
 
-def local_conductance_gradients(circuit: Circuit, result: EqPropResult, inputs, beta, variant="centered"):
+def local_conductance_gradients(
+    circuit: Circuit, result: EqPropResult, inputs, beta, variant="centered"
+):
     """Apply the local rule to every Resistor group of ``circuit`` from the phases in
     ``result``; returns one array per Resistor group (None elsewhere), batch-averaged."""
     inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
@@ -122,7 +124,11 @@ def local_conductance_gradients(circuit: Circuit, result: EqPropResult, inputs, 
             return jax.vmap(circuit.voltage_drops)(v)
         return circuit.voltage_drops(circuit.potentials(eq.free, inputs))
 
-    d_pos, d_neg, d_free = drops(result.nudged_positive), drops(result.nudged_negative), drops(result.free)
+    d_pos, d_neg, d_free = (
+        drops(result.nudged_positive),
+        drops(result.nudged_negative),
+        drops(result.free),
+    )
     out = []
     for i, (e, w) in enumerate(zip(circuit.elements, circuit.energy_weights, strict=True)):
         if not isinstance(e, Resistor):

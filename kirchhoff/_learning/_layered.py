@@ -106,7 +106,9 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4):
 
     def loss(p):
         n = eqx.combine(p, static)
-        layers = run_sweeps(n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps)
+        layers = run_sweeps(
+            n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps
+        )
         return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1))
 
     value, grad = jax.value_and_grad(loss)(params)

@@ -85,7 +85,9 @@ class AbstractSolver(eqx.Module):
         # a volt-sized input is far into forward bias and its conductance is absurdly large
         h = circuit.energy_hessian(free, inputs)
         g_scale = jnp.max(jnp.abs(jnp.diag(h)) / circuit.node_weight_free(), initial=0.0)
-        v_scale = jnp.maximum(jnp.max(jnp.abs(inputs), initial=0.0), jnp.max(jnp.abs(free), initial=0.0))
+        v_scale = jnp.maximum(
+            jnp.max(jnp.abs(inputs), initial=0.0), jnp.max(jnp.abs(free), initial=0.0)
+        )
         eps = jnp.finfo(free.dtype).eps
         rtol = jnp.maximum(self.rtol, 64 * eps)
         return self.atol + rtol * g_scale * jnp.maximum(v_scale, 1.0)
@@ -133,13 +135,16 @@ class AbstractSolver(eqx.Module):
                 f"kirchhoff: init has shape {init.shape}; expected "
                 f"{(*inputs.shape[:-1], circuit.n_free)}."
             )
-        return _solve_jit(self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), init, batched)
+        return _solve_jit(
+            self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), init, batched
+        )
 
     def _solve_one(self, circuit, inputs, target, beta, init):
         inputs = circuit.validate(inputs)
         # a start (cold or warm) must satisfy the diode bounds
         lo, hi = circuit.free_bounds(inputs)
         init = jnp.clip(init, lo, hi)
+
         # the whole circuit is an argument (not a closure): custom_vjp must not close over
         # tracers, and integer leaves get float0 cotangents
         def optimality(free, circuit, inputs, target, beta):

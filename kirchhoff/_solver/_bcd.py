@@ -90,7 +90,9 @@ def _shockley_layer(net, s, r, lo, hi, n_iter):
     below = has_lo & (v_hat < lo)
     guess_hi = hi + nvt * jnp.log1p(jnp.where(above, s * (v_hat - hi), 0.0) / i_s)
     guess_lo = lo - nvt * jnp.log1p(jnp.where(below, s * (lo - v_hat), 0.0) / i_s)
-    v0 = jnp.where(above, jnp.minimum(v_hat, guess_hi), jnp.where(below, jnp.maximum(v_hat, guess_lo), v_hat))
+    v0 = jnp.where(
+        above, jnp.minimum(v_hat, guess_hi), jnp.where(below, jnp.maximum(v_hat, guess_lo), v_hat)
+    )
     v0 = jnp.clip(v0, a, b)
     v, _, _ = jax.lax.fori_loop(0, n_iter, body, (v0, a, b))
     return v
@@ -148,7 +150,10 @@ def run_sweeps(net, layers, drive, target, beta, n_sweeps: int, sums=None):
         new = sweep(net, [layers[0], *free_layers], drive, target, beta, sums)
         return new[1:], None
 
-    free_layers, _ = jax.lax.scan(body, list(layers[1:]), None, length=n_sweeps)
+    # unrolled: a handful of sweeps of small ops, which XLA fuses better without a loop
+    free_layers, _ = jax.lax.scan(
+        body, list(layers[1:]), None, length=n_sweeps, unroll=n_sweeps if n_sweeps <= 8 else 1
+    )
     return [layers[0], *free_layers]
 
 
@@ -173,7 +178,9 @@ class BlockCoordinateDescent(AbstractSolver):
 
     def optimality(self, circuit, free, inputs, target, beta):
         layers = [inputs, *circuit.split(free)]
-        return circuit.join(layer_residuals(circuit, layers, input_drive(circuit, inputs), target, beta))
+        return circuit.join(
+            layer_residuals(circuit, layers, input_drive(circuit, inputs), target, beta)
+        )
 
     def residual(self, circuit, free, inputs, target, beta):
         return jnp.max(jnp.abs(self.optimality(circuit, free, inputs, target, beta)), initial=0.0)
@@ -217,5 +224,7 @@ class BlockCoordinateDescent(AbstractSolver):
             return step + 1, new, res(new)
 
         free_layers = layers[1:]
-        n, free_layers, r = jax.lax.while_loop(cond, body, (jnp.array(0), free_layers, res(free_layers)))
+        n, free_layers, r = jax.lax.while_loop(
+            cond, body, (jnp.array(0), free_layers, res(free_layers))
+        )
         return circuit.join(free_layers), (n, r)

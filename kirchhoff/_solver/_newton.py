@@ -49,7 +49,9 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=Tru
             a = 0.5 * a
             return k + 1, a, accept(a, f(free + a * direction))
 
-        _, a, ok = jax.lax.while_loop(cond, body, (jnp.array(1), one, accept(one, f(free + direction))))
+        _, a, ok = jax.lax.while_loop(
+            cond, body, (jnp.array(1), one, accept(one, f(free + direction)))
+        )
         alpha = jnp.where(ok, a, 0.0)
     return free + alpha * direction, jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
 
@@ -80,7 +82,9 @@ class DampedNewton(AbstractSolver):
 
         def body(carry):
             step, free, _, _ = carry
-            new, _ = _newton_step(circuit, free, inputs, target, beta, self.n_halvings, vectorised=False)
+            new, _ = _newton_step(
+                circuit, free, inputs, target, beta, self.n_halvings, vectorised=False
+            )
             res = self.residual(circuit, new, inputs, target, beta)
             # the tolerance follows the iterate: its current scale depends on the diodes' bias
             return step + 1, new, res, self.tolerance(circuit, new, inputs)

@@ -23,7 +23,14 @@ from .._learning._layered import (
 )
 from .._solver._bcd import BlockCoordinateDescent, input_drive, run_sweeps
 
-ALGORITHMS = ("eqprop", "eqprop-centered", "eqprop-positive", "eqprop-negative", "backprop", "implicit")
+ALGORITHMS = (
+    "eqprop",
+    "eqprop-centered",
+    "eqprop-positive",
+    "eqprop-negative",
+    "backprop",
+    "implicit",
+)
 
 
 @dataclasses.dataclass
@@ -74,13 +81,17 @@ class TrainConfig:
 
 
 def build_model(cfg: TrainConfig) -> LayeredNetwork:
-    kwargs: dict[str, Any] = dict(input_gain=cfg.input_gain, diode=cfg.diode, dtype=jnp.dtype(cfg.dtype))
+    kwargs: dict[str, Any] = dict(
+        input_gain=cfg.input_gain, diode=cfg.diode, dtype=jnp.dtype(cfg.dtype)
+    )
     if cfg.model != "seed":
         kwargs["init_scale"] = cfg.init_scale
     return make_model(cfg.model, jax.random.PRNGKey(cfg.seed), **kwargs)
 
 
-def build_optimizer(cfg: TrainConfig, steps_per_epoch: int | None = None) -> optax.GradientTransformation:
+def build_optimizer(
+    cfg: TrainConfig, steps_per_epoch: int | None = None
+) -> optax.GradientTransformation:
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
         if not steps_per_epoch:
@@ -110,7 +121,9 @@ def make_step(cfg: TrainConfig, static, optimizer):
     def step(params, opt_state, x, y):
         net = eqx.combine(params, static)
         if cfg.algorithm.startswith("eqprop"):
-            grads, loss, ph = layered_eqprop_gradient(net, x, y, cfg.beta, cfg.n_sweeps, _variant(cfg.algorithm))
+            grads, loss, ph = layered_eqprop_gradient(
+                net, x, y, cfg.beta, cfg.n_sweeps, _variant(cfg.algorithm)
+            )
             residual, out = ph.free_residual, ph.free[-1]
         elif cfg.algorithm == "backprop":
             grads, loss = layered_backprop_gradient(net, x, y, cfg.n_sweeps)
@@ -142,7 +155,14 @@ def make_step(cfg: TrainConfig, static, optimizer):
 
 def predict(net: LayeredNetwork, x, n_sweeps: int):
     """Output potentials of the free phase after ``n_sweeps`` sweeps (batched)."""
-    layers = run_sweeps(net, init_layers(net, x), input_drive(net, x), jnp.zeros((*x.shape[:-1], net.n_outputs), x.dtype), 0.0, n_sweeps)
+    layers = run_sweeps(
+        net,
+        init_layers(net, x),
+        input_drive(net, x),
+        jnp.zeros((*x.shape[:-1], net.n_outputs), x.dtype),
+        0.0,
+        n_sweeps,
+    )
     return layers[-1]
 
 
@@ -175,11 +195,26 @@ def _atomic_write(path: pathlib.Path, write):
     os.replace(tmp, path)
 
 
-def save_checkpoint(out: pathlib.Path, params, opt_state, epoch: int, step: int, cfg: TrainConfig, steps_per_epoch: int = 0):
+def save_checkpoint(
+    out: pathlib.Path,
+    params,
+    opt_state,
+    epoch: int,
+    step: int,
+    cfg: TrainConfig,
+    steps_per_epoch: int = 0,
+):
     """Atomically write params + optimizer state (equinox serialisation) and the run state."""
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "checkpoint.eqx", lambda p: eqx.tree_serialise_leaves(p, (params, opt_state)))
-    meta = {"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch, "config": dataclasses.asdict(cfg)}
+    _atomic_write(
+        out / "checkpoint.eqx", lambda p: eqx.tree_serialise_leaves(p, (params, opt_state))
+    )
+    meta = {
+        "epoch": epoch,
+        "step": step,
+        "steps_per_epoch": steps_per_epoch,
+        "config": dataclasses.asdict(cfg),
+    }
     _atomic_write(out / "checkpoint.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
 
 
@@ -216,7 +251,12 @@ def plot_learning_curve(records: list[dict], path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after_epoch: int | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> dict:
     """Train, evaluating and checkpointing after every epoch. Writes ``metrics.jsonl``,
     ``checkpoint.eqx/json``, ``learning_curve.png`` and ``result.json`` under ``cfg.out``.
     ``resume=True`` continues from the checkpoint there, reproducing the uninterrupted run."""
@@ -234,7 +274,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if resume and (out / "checkpoint.json").exists():
         _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
         params, static = eqx.partition(net, net.trainable_filter())
-        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+        records = [
+            json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line
+        ]
         records = [r for r in records if r["epoch"] <= start_epoch]
     else:
         net = build_model(cfg)
@@ -242,7 +284,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         opt_state = optimizer.init(params)
         start_epoch, step, records = 0, 0, []
         if net.n_inputs != train_data.images.shape[1]:
-            raise ValueError(f"model {cfg.model} takes {net.n_inputs} features, data has {train_data.images.shape[1]}.")
+            raise ValueError(
+                f"model {cfg.model} takes {net.n_inputs} features, data has {train_data.images.shape[1]}."
+            )
     step_fn = make_step(cfg, static, optimizer)
     (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     eye = np.eye(net.n_outputs, dtype=dtype)
@@ -252,7 +296,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         losses, wrong, seen, res_max = [], 0, 0, 0.0
         n_batches = len(train_data) // cfg.batch_size
         it = batches(train_data, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
-        bar = tqdm(it, total=n_batches, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False, mininterval=2.0)
+        bar = tqdm(
+            it,
+            total=n_batches,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+            mininterval=2.0,
+        )
         for xb, lb in bar:
             x = jnp.asarray(xb, dtype)
             y = jnp.asarray(eye[lb])
