@@ -183,7 +183,6 @@ class Circuit(AbstractCircuit):
                         )
                     held_slot[int(n)] = len(held_slot)
                     input_names.append(list(names)[n])
-        n_inputs = len(held_slot)
         for e, t in zip(elements, terminals, strict=True):
             if isinstance(e, VoltageSource):
                 for n in t[0]:
@@ -336,7 +335,6 @@ class Circuit(AbstractCircuit):
         self.bound_ref = jnp.asarray(np.array(b_ref, dtype=np.int64))
         self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float))
         self.bound_upper = jnp.asarray(np.array(b_upper, dtype=bool))
-        del n_inputs
 
     # ---- sizes -------------------------------------------------------------------------
     @property
@@ -505,7 +503,7 @@ class Circuit(AbstractCircuit):
         return inputs
 
     def check_inputs_shape(self, inputs) -> None:
-        shape = jnp.shape(inputs)
+        shape = np.shape(inputs)
         if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
             raise ValueError(
                 f"kirchhoff: inputs have shape {shape}, but the circuit has {self.n_inputs} input "

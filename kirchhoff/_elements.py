@@ -126,6 +126,27 @@ class Resistor(AbstractDissipative):
         return 0.5 * self.conductance * voltage_drop**2
 
 
+def shockley_current(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
+    """I_s (exp(u / n V_T) − 1), the exponential continued linearly past ``max_exponent``."""
+    x = u / (ideality * thermal_voltage)
+    # where, not minimum: at x == max_exponent jnp.minimum splits the derivative in half
+    e = jnp.exp(jnp.where(x > max_exponent, max_exponent, x))
+    # linear continuation of exp beyond the threshold: C1 current, C2 co-content
+    ex = jnp.where(x > max_exponent, e * (1.0 + (x - max_exponent)), e)
+    return saturation_current * (ex - 1.0)
+
+
+def shockley_co_content(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
+    """∫₀ᵘ of :func:`shockley_current`."""
+    nvt = ideality * thermal_voltage
+    x = u / nvt
+    e = jnp.exp(jnp.where(x > max_exponent, max_exponent, x))
+    # ∫0^x (exp(s) - 1) ds, with exp continued as e^xm (1 + (s - xm)) past xm
+    d = jnp.maximum(x - max_exponent, 0.0)
+    integral = jnp.where(x > max_exponent, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x
+    return saturation_current * nvt * integral
+
+
 class ShockleyDiode(AbstractDissipative):
     """Shockley diodes, ``i = I_s (exp(u / n V_T) - 1)``, exponential continued linearly
     beyond ``max_exponent`` so that large forward bias never overflows."""
@@ -157,27 +178,23 @@ class ShockleyDiode(AbstractDissipative):
             if v is not None and (not np.all(np.isfinite(v)) or np.any(v <= 0)):
                 raise ValueError(f"ShockleyDiode: `{name}` must be finite and positive.")
 
-    def _scaled(self, u):
-        return u / (self.ideality * self.thermal_voltage)
-
     def current(self, voltage_drop):
-        x = self._scaled(voltage_drop)
-        xm = self.max_exponent
-        # where, not minimum: at x == xm jnp.minimum splits the derivative in half
-        e = jnp.exp(jnp.where(x > xm, xm, x))
-        # linear continuation of exp beyond xm: C1 current, C2 co-content
-        ex = jnp.where(x > xm, e * (1.0 + (x - xm)), e)
-        return self.saturation_current * (ex - 1.0)
+        return shockley_current(
+            voltage_drop,
+            self.saturation_current,
+            self.ideality,
+            self.thermal_voltage,
+            self.max_exponent,
+        )
 
     def co_content(self, voltage_drop):
-        nvt = self.ideality * self.thermal_voltage
-        x = voltage_drop / nvt
-        xm = self.max_exponent
-        e = jnp.exp(jnp.where(x > xm, xm, x))
-        # ∫0^x (exp(s) - 1) ds, with exp continued as e^xm (1 + (s - xm)) past xm
-        d = jnp.maximum(x - xm, 0.0)
-        integral = jnp.where(x > xm, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x
-        return self.saturation_current * nvt * integral
+        return shockley_co_content(
+            voltage_drop,
+            self.saturation_current,
+            self.ideality,
+            self.thermal_voltage,
+            self.max_exponent,
+        )
 
 
 class IdealDiode(AbstractTwoTerminal):
