@@ -101,7 +101,8 @@ def layered_eqprop_gradient(net, inputs, targets, beta, n_sweeps=4, variant: Var
 
 
 def layered_backprop_gradient(net, inputs, targets, n_sweeps=4):
-    """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps."""
+    """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps;
+    returns (gradient pytree, mean loss, output potentials of that free phase)."""
     params, static = eqx.partition(net, net.trainable_filter())
 
     def loss(p):
@@ -109,7 +110,7 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4):
         layers = run_sweeps(
             n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps
         )
-        return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1))
+        return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1)), layers[-1]
 
-    value, grad = jax.value_and_grad(loss)(params)
-    return grad, value
+    (value, outputs), grad = jax.value_and_grad(loss, has_aux=True)(params)
+    return grad, value, outputs

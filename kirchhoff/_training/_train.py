@@ -126,9 +126,8 @@ def make_step(cfg: TrainConfig, static, optimizer):
             )
             residual, out = ph.free_residual, ph.free[-1]
         elif cfg.algorithm == "backprop":
-            grads, loss = layered_backprop_gradient(net, x, y, cfg.n_sweeps)
-            layers = run_sweeps(net, init_layers(net, x), input_drive(net, x), y, 0.0, cfg.n_sweeps)
-            out, residual = layers[-1], jnp.array(jnp.nan, x.dtype)
+            grads, loss, out = layered_backprop_gradient(net, x, y, cfg.n_sweeps)
+            residual = jnp.array(jnp.nan, x.dtype)
         else:  # implicit differentiation of the converged equilibrium
             solver = BlockCoordinateDescent()
             grads = implicit_gradient(net, solver, x, y)
