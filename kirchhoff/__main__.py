@@ -52,6 +52,12 @@ def main(argv=None) -> int:
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
+    if getattr(args, "dtype", None) == "float64":
+        # the program's entry point, asked for float64 on its command line, turns on JAX's
+        # 64-bit mode before anything is computed (the library itself never does)
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
     from ._data import load_dataset
     from ._training._train import TrainConfig, evaluate, load_checkpoint, train

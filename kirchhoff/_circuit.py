@@ -77,6 +77,45 @@ class AbstractCircuit(eqx.Module):
         return jax.hessian(self.energy)(free, inputs)
 
     @property
+    def dtype(self):
+        """The floating dtype of the circuit's parameters: every solve runs in it."""
+        leaves = jax.tree_util.tree_leaves(eqx.filter(self, eqx.is_inexact_array))
+        return jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+
+    def astype(self, dtype):
+        """The same circuit with every floating array (parameters included) cast to ``dtype``."""
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
+        return jax.tree_util.tree_map(
+            lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self
+        )
+
+    def energy_increment(
+        self, free: FreePotentials, change: FreePotentials, inputs: Inputs
+    ) -> Scalar:
+        """``E(v + δ) − E(v) − ∇E(v)·δ``: the energy of a deviation δ from ``free`` with the
+        linear part removed (zero and flat at δ = 0). Nudged phases minimise it, plus the
+        nudge, to resolve changes far below the potentials' round-off. Circuits override
+        this generic form, which subtracts nearly equal numbers, with an accurate one."""
+        e0, g0 = jax.value_and_grad(self.energy)(free, inputs)
+        return self.energy(free + change, inputs) - e0 - jnp.dot(g0, change)
+
+    def current_scale(
+        self, free: FreePotentials, inputs: Inputs, change: FreePotentials | None = None
+    ) -> Float[Array, " free"]:
+        """Per free node, the size of the currents that meet there (amperes): the scale its
+        KCL residual is judged against, and the round-off its computation carries. With
+        ``change``, the same for the deviation problem at ``free + change``.
+
+        This generic form (|∂²E/∂v²| times the largest potential) is coarse; circuits
+        override it with one summed element by element."""
+        x = free if change is None else change
+        h = self.energy_hessian(free if change is None else free + change, inputs)
+        v_scale = jnp.max(jnp.abs(x), initial=0.0)
+        if change is None:
+            v_scale = jnp.maximum(v_scale, jnp.max(jnp.abs(inputs), initial=0.0))
+        return jnp.sum(jnp.abs(h), axis=1) * v_scale / self.node_weight_free()
+
+    @property
     def has_ideal_diodes(self) -> bool:
         return False
 
@@ -318,9 +357,20 @@ class Circuit(AbstractCircuit):
                         b_node.append(rc), b_ref.append(ra), b_scale.append(ga / gc)
                         b_upper.append(gc < 0)
 
+        # one dtype for the whole circuit: that of the trainable parameters (conductances,
+        # bias currents), else of any parameter; the rest (diode constants, rails given as
+        # Python floats) is cast to it, so float32 conductances give a float32 circuit under x64
+        trainable = [getattr(e, f) for e in elements for f in type(e).trainable_fields]
+        params = trainable or jax.tree_util.tree_leaves(
+            eqx.filter(elements, eqx.is_inexact_array)
+        )
+        dtype = jnp.result_type(*params) if params else jnp.result_type(float)
+        elements = jax.tree_util.tree_map(
+            lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, elements
+        )
         self.elements = elements
         self.terminals = tuple(jnp.asarray(t) for t in terminals)
-        self.energy_weights = tuple(energy_weights)
+        self.energy_weights = tuple(jnp.asarray(w, dtype) for w in energy_weights)
         self.node_names = tuple(names)
         self.input_names = tuple(input_names)
         self.output_names = outputs
@@ -329,11 +379,11 @@ class Circuit(AbstractCircuit):
         self.free_nodes = jnp.asarray(np.array(free, dtype=np.int64))
         self.output_nodes = jnp.asarray(out_idx)
         self.node_root = jnp.asarray(root)
-        self.node_gain = jnp.asarray(gain)
-        self.node_weight = jnp.asarray(node_weight)
+        self.node_gain = jnp.asarray(gain, dtype)
+        self.node_weight = jnp.asarray(node_weight, dtype)
         self.bound_node = jnp.asarray(np.array(b_node, dtype=np.int64))
         self.bound_ref = jnp.asarray(np.array(b_ref, dtype=np.int64))
-        self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float))
+        self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float), dtype)
         self.bound_upper = jnp.asarray(np.array(b_upper, dtype=bool))
 
     # ---- sizes -------------------------------------------------------------------------
@@ -373,8 +423,9 @@ class Circuit(AbstractCircuit):
 
     # ---- potentials and energy ----------------------------------------------------------
     def _held_values(self, inputs: Inputs) -> Float[Array, " held"]:
-        volts = [e.volts for e in self.elements if isinstance(e, VoltageSource)]
-        return jnp.concatenate([jnp.asarray(inputs, dtype=self.node_gain.dtype), *volts])
+        dtype = self.node_gain.dtype
+        volts = [e.volts.astype(dtype) for e in self.elements if isinstance(e, VoltageSource)]
+        return jnp.concatenate([jnp.asarray(inputs, dtype=dtype), *volts])
 
     def potentials(self, free: FreePotentials, inputs: Inputs) -> Potentials:
         """All node potentials (volts) from the free ones and the inputs."""
@@ -399,6 +450,50 @@ class Circuit(AbstractCircuit):
 
     def energy(self, free, inputs):
         return self.energy_of_potentials(self.potentials(free, inputs))
+
+    @property
+    def dtype(self):
+        return self.node_gain.dtype
+
+    def potential_changes(self, change: FreePotentials) -> Potentials:
+        """Changes of all node potentials for a change of the free ones (held nodes: 0)."""
+        base = jnp.concatenate([change, jnp.zeros(self.n_nodes, change.dtype)])
+        return self.node_gain * base[self.node_root]
+
+    def energy_increment(self, free, change, inputs):
+        v, dv = self.potentials(free, inputs), self.potential_changes(change)
+        total = jnp.zeros((), v.dtype)
+        # current sources are linear in the potentials: no increment
+        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+            if isinstance(e, AbstractDissipative):
+                u, du = v[t[0]] - v[t[1]], dv[t[0]] - dv[t[1]]
+                total = total + jnp.sum(w * e.co_content_increment(u, du))
+        return total
+
+    def current_scale(self, free, inputs, change=None):
+        v = self.potentials(free, inputs)
+        x = v if change is None else self.potential_changes(change)
+        at = v if change is None else v + x
+        node = jnp.zeros(self.n_nodes, v.dtype)
+        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+            if isinstance(e, AbstractDissipative):
+                # c·(|v_a| + |v_c|) bounds both the current and the round-off in it; with a
+                # change, c at both ends bounds the current change along the step
+                u = at[t[0]] - at[t[1]]
+                c = jnp.abs(e.differential_conductance(u))
+                if change is None:
+                    i = jnp.abs(e.current(u))
+                else:
+                    c = c + jnp.abs(e.differential_conductance(v[t[0]] - v[t[1]]))
+                    i = 0.0
+                s = w * (c * (jnp.abs(x[t[0]]) + jnp.abs(x[t[1]])) + i)
+                node = node.at[t[0]].add(s).at[t[1]].add(s)
+            elif isinstance(e, CurrentSource) and change is None:
+                node = node.at[t[0]].add(w * jnp.abs(e.current))
+        n = self.n_free
+        root = jnp.where(self.node_root < n, self.node_root, n)
+        free_scale = jnp.zeros(n + 1, v.dtype).at[root].add(jnp.abs(self.node_gain) * node)[:n]
+        return free_scale / self.node_weight_free()
 
     def voltage_drops(self, v: Potentials) -> tuple[Float[Array, " k"] | None, ...]:
         """Voltage drop anode − cathode of every two-terminal element (None for others)."""
@@ -452,7 +547,7 @@ class Circuit(AbstractCircuit):
         return self.node_weight[self.free_nodes]
 
     def free_bounds(self, inputs):
-        dtype = self.node_gain.dtype
+        dtype = self.dtype
         lo = jnp.full(self.n_free, -jnp.inf, dtype)
         hi = jnp.full(self.n_free, jnp.inf, dtype)
         if self.bound_node.shape[0] == 0:

@@ -27,7 +27,12 @@ def _as_names(nodes: NodeRef | Sequence[NodeRef]) -> tuple[NodeRef, ...]:
 
 
 def _as_values(value: ArrayLike, k: int, what: str, cls: str) -> Float[Array, " k"]:
-    arr = jnp.asarray(value, dtype=float)
+    # a floating array keeps its dtype (a float32 circuit stays float32 under x64); anything
+    # else becomes JAX's default float
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        dtype = float
+    arr = jnp.asarray(value, dtype=jax.dtypes.canonicalize_dtype(dtype))
     if arr.ndim == 0:
         arr = jnp.full((k,), arr)
     if arr.shape != (k,):
@@ -90,6 +95,17 @@ class AbstractDissipative(AbstractTwoTerminal):
         # the current is elementwise in the drop, so one forward-mode pass gives all k
         return jax.jvp(self.current, (voltage_drop,), (jnp.ones_like(voltage_drop),))[1]
 
+    def co_content_increment(
+        self, voltage_drop: Float[Array, " k"], change: Float[Array, " k"]
+    ) -> Float[Array, " k"]:
+        """``E(u + Δu) − E(u) − i(u)·Δu`` (the co-content's Bregman divergence), computed so
+        that it is accurate relative to itself when Δu is tiny next to u; its derivative in Δu
+        is the current change ``i(u + Δu) − i(u)``. Nudged phases are solved on this.
+
+        The generic form below subtracts nearly equal numbers; elements override it."""
+        u, du = voltage_drop, change
+        return self.co_content(u + du) - self.co_content(u) - self.current(u) * du
+
 
 def _pair(anode, cathode, cls):
     a, c = _as_names(anode), _as_names(cathode)
@@ -125,6 +141,10 @@ class Resistor(AbstractDissipative):
     def co_content(self, voltage_drop):
         return 0.5 * self.conductance * voltage_drop**2
 
+    def co_content_increment(self, voltage_drop, change):
+        del voltage_drop
+        return 0.5 * self.conductance * change**2
+
 
 def shockley_current(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
     """I_s (exp(u / n V_T) − 1), the exponential continued linearly past ``max_exponent``."""
@@ -145,6 +165,50 @@ def shockley_co_content(u, saturation_current, ideality, thermal_voltage, max_ex
     d = jnp.maximum(x - max_exponent, 0.0)
     integral = jnp.where(x > max_exponent, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x
     return saturation_current * nvt * integral
+
+
+@jax.custom_jvp
+def _exp_remainder(x):
+    """``exp(x) − 1 − x`` without cancellation (a series near 0); its derivative is expm1."""
+    small = jnp.abs(x) < 0.5
+    xs = jnp.where(small, x, 0.0)
+    series = jnp.zeros_like(xs)
+    for k in range(17, 1, -1):  # Σ_{k=2}^{17} x^k/k!: truncation < 1e-20 relative for |x| < ½
+        series = (series + 1.0) * xs / k
+    series = series * xs
+    return jnp.where(small, series, jnp.expm1(jnp.where(small, 1.0, x)) - x)
+
+
+@_exp_remainder.defjvp
+def _exp_remainder_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _exp_remainder(x), jnp.expm1(x) * dx
+
+
+def shockley_co_content_increment(
+    u, du, saturation_current, ideality, thermal_voltage, max_exponent=40.0
+):
+    """``E(u + Δu) − E(u) − i(u)·Δu`` for :func:`shockley_co_content`, accurate for tiny Δu:
+    I_s·nV_T·e^x·(e^{Δx} − 1 − Δx) on the exponential branch, ½·I_s·nV_T·e^{x_m}·Δx² on the
+    linear continuation, and the plain difference where a step crosses the threshold."""
+    nvt = ideality * thermal_voltage
+    x, dx = u / nvt, du / nvt
+    below = (x <= max_exponent) & (x + dx <= max_exponent)
+    above = (x > max_exponent) & (x + dx > max_exponent)
+    xb = jnp.where(below, x, 0.0)
+    exp_branch = jnp.exp(xb) * _exp_remainder(jnp.where(below, dx, 0.0))
+    lin_branch = jnp.exp(max_exponent) * 0.5 * jnp.where(above, dx, 0.0) ** 2
+    args = (saturation_current, ideality, thermal_voltage, max_exponent)
+    crossing = (
+        shockley_co_content(u + du, *args)
+        - shockley_co_content(u, *args)
+        - shockley_current(u, *args) * du
+    )
+    return jnp.where(
+        below,
+        saturation_current * nvt * exp_branch,
+        jnp.where(above, saturation_current * nvt * lin_branch, crossing),
+    )
 
 
 class ShockleyDiode(AbstractDissipative):
@@ -190,6 +254,16 @@ class ShockleyDiode(AbstractDissipative):
     def co_content(self, voltage_drop):
         return shockley_co_content(
             voltage_drop,
+            self.saturation_current,
+            self.ideality,
+            self.thermal_voltage,
+            self.max_exponent,
+        )
+
+    def co_content_increment(self, voltage_drop, change):
+        return shockley_co_content_increment(
+            voltage_drop,
+            change,
             self.saturation_current,
             self.ideality,
             self.thermal_voltage,

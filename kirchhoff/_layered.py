@@ -27,6 +27,7 @@ from ._elements import (
     ShockleyDiode,
     VoltageSource,
     shockley_co_content,
+    shockley_co_content_increment,
     shockley_current,
 )
 
@@ -81,7 +82,7 @@ class LayeredNetwork(AbstractCircuit):
                     f"has {weights[k - 1].shape[1]} nodes."
                 )
         n_hidden = len(weights) - 1
-        biases = tuple(jnp.asarray(b) for b in biases)
+        biases = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in biases)
         lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
         upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
         if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
@@ -161,14 +162,23 @@ class LayeredNetwork(AbstractCircuit):
         return jnp.concatenate([g * inputs, -g * inputs], axis=-1)
 
     # ---- energy ---------------------------------------------------------------------------
-    def energy(self, free, inputs):
-        layers = [self.source_potentials(inputs), *self.split(free)]
-        e = jnp.zeros((), free.dtype)
+    @property
+    def dtype(self):
+        return self.weights[0].dtype
+
+    def _resistor_energy(self, layers):
+        """Σ over weight layers of the (energy-weighted) co-content ½·g·(u − v)²."""
+        e = jnp.zeros((), layers[1].dtype)
         for k, w in enumerate(self.weights):
             u = self.drive_gain(k) * layers[k]
             v = layers[k + 1]
             pair = 0.5 * (u**2) @ jnp.sum(w, 1) + 0.5 * (v**2) @ jnp.sum(w, 0) - u @ (w @ v)
             e = e + self.layer_weight(k + 1) * pair
+        return e
+
+    def energy(self, free, inputs):
+        layers = [self.source_potentials(inputs), *self.split(free)]
+        e = self._resistor_energy(layers)
         for m, b in enumerate(self.biases, start=1):
             e = e - self.layer_weight(m) * jnp.dot(b, layers[m])
         if self.diode == "shockley":
@@ -179,6 +189,56 @@ class LayeredNetwork(AbstractCircuit):
                 )
                 e = e + self.layer_weight(m) * jnp.sum(cc)
         return e
+
+    def energy_increment(self, free, change, inputs):
+        # the resistor energy is quadratic: its increment is itself evaluated at the change
+        # with the sources fixed (a zero change); the bias terms are linear and drop out
+        changes = self.split(change)
+        e = self._resistor_energy([jnp.zeros_like(self.source_potentials(inputs)), *changes])
+        if self.diode == "shockley":
+            for m, (v, dv) in enumerate(zip(self.split(free), changes, strict=True), start=1):
+                if m < self.n_layers:
+                    e = e + self.layer_weight(m) * jnp.sum(self._diode_increment(v, dv, m))
+        return e
+
+    def _diode_increment(self, v, dv, m):
+        lo, hi = self.lower[m - 1], self.upper[m - 1]
+        args = (self.saturation_current, self.ideality, self.thermal_voltage)
+        lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)
+        u_lo = jnp.where(lo_ok, lo - v, 0.0)
+        u_hi = jnp.where(hi_ok, v - hi, 0.0)
+        return jnp.where(
+            lo_ok, shockley_co_content_increment(u_lo, -dv, *args), 0.0
+        ) + jnp.where(hi_ok, shockley_co_content_increment(u_hi, dv, *args), 0.0)
+
+    def current_scale(self, free, inputs, change=None):
+        layers = [self.source_potentials(inputs), *self.split(free)]
+        if change is None:
+            xs = [jnp.abs(x) for x in layers]
+        else:
+            xs = [jnp.zeros_like(layers[0]), *(jnp.abs(d) for d in self.split(change))]
+        scale = [jnp.zeros_like(x) for x in layers]
+        for k, w in enumerate(self.weights):
+            a = self.drive_gain(k)
+            xu, xv = a * xs[k], xs[k + 1]
+            # at layer k+1: Σ g·(|v| + |u|); at layer k (through the amplifier's 1/A)
+            scale[k + 1] = scale[k + 1] + xv * jnp.sum(w, 0) + xu @ w
+            if k > 0:
+                scale[k] = scale[k] + (xu * jnp.sum(w, 1) + xv @ w.T) / a
+        if change is None:
+            for m, b in enumerate(self.biases, start=1):
+                scale[m] = scale[m] + jnp.abs(b)
+        if self.diode == "shockley":
+            for m in range(1, self.n_layers):
+                v, lo, hi = layers[m], self.lower[m - 1], self.upper[m - 1]
+                at = [v] if change is None else [v, v + self.split(change)[m - 1]]
+                for z in at:
+                    for ok, u, rail in ((jnp.isfinite(lo), lo - z, lo), (jnp.isfinite(hi), z - hi, hi)):
+                        c = jax.jvp(self.diode_current, (u,), (jnp.ones_like(u),))[1]
+                        x = xs[m] + (jnp.abs(rail) if change is None else 0.0)
+                        i = jnp.abs(self.diode_current(u)) if change is None else 0.0
+                        scale[m] = scale[m] + jnp.where(ok, c * x + i, 0.0)
+        return self.join(scale[1:])
 
     def _co(self, u):
         u = jnp.where(jnp.isfinite(u), u, 0.0)
@@ -194,7 +254,10 @@ class LayeredNetwork(AbstractCircuit):
 
     def node_weight_free(self):
         return jnp.concatenate(
-            [jnp.full(n, self.layer_weight(m)) for m, n in enumerate(self.sizes[1:], start=1)]
+            [
+                jnp.full(n, self.layer_weight(m), self.dtype)
+                for m, n in enumerate(self.sizes[1:], start=1)
+            ]
         )
 
     def free_bounds(self, inputs):

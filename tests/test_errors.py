@@ -103,8 +103,9 @@ def test_wrong_shapes():
 
 
 def test_bad_eqprop_arguments():
-    with pytest.raises(ValueError, match="beta must be positive"):
-        kh.eqprop_gradient(DIODE_CIRCUIT, NEWTON, jnp.ones(1), jnp.ones(1), 0.0)
+    for beta in (0.0, -0.1, np.nan, np.inf, jnp.asarray(-1.0)):
+        with pytest.raises(ValueError, match="beta must be finite and positive"):
+            kh.eqprop_gradient(DIODE_CIRCUIT, NEWTON, jnp.ones(1), jnp.ones(1), beta)
     with pytest.raises(ValueError, match="unknown variant 'sideways'"):
         kh.eqprop_gradient(DIODE_CIRCUIT, NEWTON, jnp.ones(1), jnp.ones(1), 0.1, "sideways")
 

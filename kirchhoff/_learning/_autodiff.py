@@ -20,14 +20,14 @@ def _loss_fn(circuit: AbstractCircuit, solver: AbstractSolver, inputs, targets):
 
 def mean_loss(circuit, solver, inputs, targets):
     """Mean over the batch of ½‖v_out − y‖² at the free equilibrium."""
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     return _loss_fn(circuit, solver, inputs, jnp.asarray(targets, inputs.dtype))
 
 
 def implicit_gradient(circuit: AbstractCircuit, solver: AbstractSolver, inputs, targets):
     """Loss gradient by implicit differentiation of the equilibrium (dv*/dθ = −H⁻¹ ∂²E/∂v∂θ)
     through jaxopt's custom_root; shaped like the circuit's trainable leaves."""
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, inputs.dtype)
     params, static = eqx.partition(circuit, circuit.trainable_filter())
     return jax.grad(lambda p: _loss_fn(eqx.combine(p, static), solver, inputs, targets))(params)
@@ -36,7 +36,7 @@ def implicit_gradient(circuit: AbstractCircuit, solver: AbstractSolver, inputs, 
 def unrolled_gradient(circuit: AbstractCircuit, inputs, targets, n_steps: int = 40):
     """Loss gradient by reverse-mode differentiation through ``n_steps`` damped Newton
     iterations (no implicit function theorem): the second reference."""
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, inputs.dtype)
     solver = DampedNewton(max_steps=n_steps)
     params, static = eqx.partition(circuit, circuit.trainable_filter())
@@ -57,7 +57,7 @@ def unrolled_gradient(circuit: AbstractCircuit, inputs, targets, n_steps: int = 
 def finite_difference_gradient(circuit, solver, inputs, targets, step: float = 1e-6):
     """Central finite differences of the mean loss, one trainable scalar at a time (relative
     step ``step``). For checks on small circuits only: 2 solves per parameter."""
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, inputs.dtype)
     params, static = eqx.partition(circuit, circuit.trainable_filter())
     leaves, treedef = jax.tree_util.tree_flatten(params)

@@ -5,11 +5,12 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._circuit import AbstractCircuit, Circuit
 from .._cost import squared_error
 from .._elements import Resistor
-from .._solver import AbstractSolver, Equilibrium
+from .._solver import AbstractSolver, Equilibrium, Status
 
 Variant = Literal["positive", "negative", "centered"]
 VARIANTS: tuple[Variant, ...] = ("positive", "negative", "centered")
@@ -41,9 +42,38 @@ def energy_gradient(circuit: AbstractCircuit, free_potentials, inputs):
     return jax.grad(e)(params, free_potentials, inputs)
 
 
+def energy_gradient_change(
+    circuit: AbstractCircuit, free_potentials, change_a, change_b, inputs
+):
+    """``∂E/∂θ(v⁰ + δa) − ∂E/∂θ(v⁰ + δb)`` for the trainable leaves θ (batch-averaged), formed
+    from the deviations so that nothing cancels: J(m)·(δa − δb), with J = ∂²E/∂θ∂v at the
+    midpoint m = v⁰ + (δa + δb)/2. Exact where ∂E/∂θ is at most quadratic in the potentials
+    (conductances: ½u²; bias currents: −v), e.g. ((u+δa)² − (u+δb)²)/2 = (δa − δb)·(u + (δa+δb)/2)."""
+    mid = free_potentials + 0.5 * (change_a + change_b)
+    dE = lambda z: energy_gradient(circuit, z, inputs)
+    return jax.jvp(dE, (mid,), (change_a - change_b,))[1]
+
+
 def _check_variant(variant):
     if variant not in VARIANTS:
         raise ValueError(f"eqprop: unknown variant {variant!r}; choose one of {VARIANTS}.")
+
+
+def check_beta(beta) -> None:
+    """A concrete β must be finite and positive (a clear error); a traced one is checked
+    inside by status (NONFINITE) instead."""
+    try:
+        value = float(beta)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"eqprop: beta must be finite and positive, got {value}.")
+
+
+def _flag_invalid_beta(eq: Equilibrium | None, valid) -> Equilibrium | None:
+    if eq is None:
+        return None
+    return eqx.tree_at(lambda e: e.status, eq, jnp.where(valid, eq.status, Status.NONFINITE))
 
 
 def eqprop_gradient(
@@ -51,39 +81,45 @@ def eqprop_gradient(
     solver: AbstractSolver,
     inputs,
     targets,
-    beta: float,
+    beta,
     variant: Variant = "centered",
     free: Equilibrium | None = None,
 ) -> EqPropResult:
     """EqProp estimate of ∇θ mean_b ½‖v_out(x_b) − y_b‖².
 
     positive: (∂E/∂θ(v^β) − ∂E/∂θ(v⁰))/β; negative: (∂E/∂θ(v⁰) − ∂E/∂θ(v^{−β}))/β;
-    centered: (∂E/∂θ(v^β) − ∂E/∂θ(v^{−β}))/2β. Nudged phases are warm-started from the free one."""
+    centered: (∂E/∂θ(v^β) − ∂E/∂θ(v^{−β}))/2β. The nudged phases are solved for their
+    deviations from the free phase (:meth:`AbstractSolver.solve_nudged`) and the differences
+    formed from those deviations (:func:`energy_gradient_change`), so the estimate keeps its
+    accuracy at small β in float32. ``beta`` may be a traced array (under jit or vmap); an
+    invalid traced β gives NONFINITE statuses and a NaN gradient."""
     _check_variant(variant)
-    if not beta > 0:
-        raise ValueError(f"eqprop: beta must be positive, got {beta}.")
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    check_beta(beta)
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, dtype=inputs.dtype)
+    beta = jnp.asarray(beta, inputs.dtype)
     if free is None:
         free = solver.solve(circuit, inputs)
-    # warm start: the nudged states are close to the free one
     pos = neg = None
     if variant in ("positive", "centered"):
-        pos = solver.solve(circuit, inputs, targets, beta, init=free.free)
+        pos = solver.solve_nudged(circuit, inputs, targets, beta, free)
     if variant in ("negative", "centered"):
-        neg = solver.solve(circuit, inputs, targets, -beta, init=free.free)
-
-    def dE(eq):
-        return energy_gradient(circuit, eq.free, inputs)
-
+        neg = solver.solve_nudged(circuit, inputs, targets, -beta, free)
+    zero = jnp.zeros_like(free.free)
     if variant == "positive":
-        grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, dE(pos), dE(free))
+        a, b, scale = pos.deviation, zero, 1 / beta
     elif variant == "negative":
-        grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, dE(free), dE(neg))
+        a, b, scale = zero, neg.deviation, 1 / beta
     else:
-        grad = jax.tree_util.tree_map(lambda a, b: (a - b) / (2 * beta), dE(pos), dE(neg))
+        a, b, scale = pos.deviation, neg.deviation, 1 / (2 * beta)
+    valid = jnp.isfinite(beta) & (beta > 0)
+    scale = jnp.where(valid, scale, jnp.nan)
+    change = energy_gradient_change(circuit, free.free, a, b, inputs)
+    grad = jax.tree_util.tree_map(lambda g: g * scale, change)
     loss = _mean_loss(circuit, free.free, inputs, targets)
-    return EqPropResult(grad, loss, free, pos, neg)
+    return EqPropResult(
+        grad, loss, free, _flag_invalid_beta(pos, valid), _flag_invalid_beta(neg, valid)
+    )
 
 
 def _mean_loss(circuit, free_potentials, inputs, targets):
@@ -94,19 +130,29 @@ def _mean_loss(circuit, free_potentials, inputs, targets):
 
 
 def local_conductance_gradient(
-    drop_positive, drop_negative, beta: float, drop_free=None, variant: Variant = "centered"
+    drop_free,
+    change_positive=None,
+    change_negative=None,
+    *,
+    beta,
+    variant: Variant = "centered",
 ):
     """The seed paper's local rule: the loss gradient for each conductance from the voltage
-    drops across that resistor only, e.g. centered ((u^β)² − (u^{−β})²)/(4β).
+    drop across that resistor only — at the free phase, u, and its changes in the nudged
+    phases, Δ± = u^{±β} − u. Centered: ((u+Δ⁺)² − (u+Δ⁻)²)/4β, computed as
+    (Δ⁺ − Δ⁻)·(2u + Δ⁺ + Δ⁻)/4β so that nothing cancels; positive and negative likewise
+    with the free phase in place of the other nudged one.
 
     The update is Δg = −η·(this). For a resistor behind amplifiers of total gain A, multiply by
     its energy weight 1/A² (``Circuit.energy_weights``)."""
     _check_variant(variant)
     if variant == "centered":
-        return (drop_positive**2 - drop_negative**2) / (4 * beta)
-    if variant == "positive":
-        return (drop_positive**2 - drop_free**2) / (2 * beta)
-    return (drop_free**2 - drop_negative**2) / (2 * beta)
+        a, b, denominator = change_positive, change_negative, 4 * beta
+    elif variant == "positive":
+        a, b, denominator = change_positive, jnp.zeros_like(drop_free), 2 * beta
+    else:
+        a, b, denominator = jnp.zeros_like(drop_free), change_negative, 2 * beta
+    return (a - b) * (2 * drop_free + a + b) / denominator
 
 
 def local_conductance_gradients(
@@ -114,33 +160,34 @@ def local_conductance_gradients(
 ):
     """Apply the local rule to every Resistor group of ``circuit`` from the phases in
     ``result``; returns one array per Resistor group (None elsewhere), batch-averaged."""
-    inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
+    batched = inputs.ndim == 2
 
-    def drops(eq):
-        if eq is None:
-            return None
-        if inputs.ndim == 2:
-            v = jax.vmap(circuit.potentials)(eq.free, inputs)
-            return jax.vmap(circuit.voltage_drops)(v)
-        return circuit.voltage_drops(circuit.potentials(eq.free, inputs))
+    def drops(potentials):
+        return jax.vmap(circuit.voltage_drops)(potentials) if batched else circuit.voltage_drops(potentials)
 
-    d_pos, d_neg, d_free = (
-        drops(result.nudged_positive),
-        drops(result.nudged_negative),
-        drops(result.free),
+    free_v = (jax.vmap(circuit.potentials) if batched else circuit.potentials)(
+        result.free.free, inputs
     )
+    changes = jax.vmap(circuit.potential_changes) if batched else circuit.potential_changes
+
+    def drop_changes(eq):
+        return None if eq is None else drops(changes(eq.deviation))
+
+    d_free = drops(free_v)
+    d_pos, d_neg = drop_changes(result.nudged_positive), drop_changes(result.nudged_negative)
     out = []
     for i, (e, w) in enumerate(zip(circuit.elements, circuit.energy_weights, strict=True)):
         if not isinstance(e, Resistor):
             out.append(None)
             continue
         g = local_conductance_gradient(
+            d_free[i],
             None if d_pos is None else d_pos[i],
             None if d_neg is None else d_neg[i],
-            beta,
-            d_free[i],
-            variant,
+            beta=beta,
+            variant=variant,
         )
-        g = jnp.mean(g, axis=0) if inputs.ndim == 2 else g
+        g = jnp.mean(g, axis=0) if batched else g
         out.append(w * g)
     return tuple(out)

@@ -8,17 +8,24 @@ import jax
 import jax.numpy as jnp
 
 from .._layered import LayeredNetwork
-from .._solver._bcd import input_drive, layer_residuals, layer_sums, run_sweeps
+from .._solver._bcd import (
+    DeviationProblem,
+    input_drive,
+    layer_residuals,
+    layer_sums,
+    run_sweeps,
+)
 
 Variant = Literal["positive", "negative", "centered"]
 
 
 class LayeredPhases(eqx.Module):
-    """Per-layer potentials of the free and nudged phases (batched), and the free residual."""
+    """Per-layer potentials of the free phase and the deviations of the nudged phases from it
+    (batched), and the free residual."""
 
     free: list
-    positive: list | None
-    negative: list | None
+    positive: list | None  # deviations δ⁺ = v^β − v⁰ per free layer [h1, …, out]
+    negative: list | None  # deviations δ⁻ = v^{−β} − v⁰
     free_residual: jax.Array  # max |KCL| over the batch, amperes
 
 
@@ -33,26 +40,30 @@ def init_layers(net: LayeredNetwork, inputs):
     return out
 
 
-def _pair_gradient(net: LayeredNetwork, inputs, p, q):
-    """Batch-mean of ∂E/∂θ(p) − ∂E/∂θ(q) for weights and biases, closed form."""
+def _pair_gradient(net: LayeredNetwork, inputs, free, da, db):
+    """Batch-mean of ∂E/∂θ(v⁰ + δa) − ∂E/∂θ(v⁰ + δb) for weights and biases, in closed form
+    and from the deviations: for a conductance ½(u+Δa)² − ½(u+Δb)² = (Δa − Δb)·ū with ū the
+    mean drop u + (Δa + Δb)/2, so that nothing cancels. ``da``/``db`` list [h1, …, out]."""
     b = inputs.shape[0]
     gw = []
+    d = [None, *(x - y for x, y in zip(da, db, strict=True))]  # Δa − Δb per layer
+    mean = [None, *(v + 0.5 * (x + y) for v, x, y in zip(free[1:], da, db, strict=True))]
     for k, w in enumerate(net.weights):
         wk = net.layer_weight(k + 1)
-        dv2 = jnp.mean(p[k + 1] ** 2 - q[k + 1] ** 2, axis=0)
+        # (Δa − Δb)·ū = (D_u − D_v)(ū − v̄) per (i, j): row and column terms plus two products
+        col = jnp.mean(d[k + 1] * mean[k + 1], axis=0)
         if k == 0:
-            # the sources are the same in every phase: their ½u² terms cancel, and the cross
-            # term is one (n_features × batch) @ (batch × h1) product for ±x together
-            xt_dv = (net.input_gain / b) * (inputs.T @ (p[1] - q[1]))
-            half = (0.5 * wk) * dv2[None, :]
-            g = jnp.concatenate([half - wk * xt_dv, half + wk * xt_dv], axis=0)
+            # the sources are the same in every phase (D_u = 0): one (n_features × batch) @
+            # (batch × h1) product for ±x together
+            xt_dv = (net.input_gain / b) * (inputs.T @ d[1])
+            g = jnp.concatenate([col[None, :] - xt_dv, col[None, :] + xt_dv], axis=0)
         else:
             a = net.drive_gain(k)
-            du2 = jnp.mean(p[k] ** 2 - q[k] ** 2, axis=0)
-            cross = (p[k].T @ p[k + 1] - q[k].T @ q[k + 1]) / b
-            g = wk * (0.5 * a**2 * du2[:, None] + 0.5 * dv2[None, :] - a * cross)
-        gw.append(g.astype(w.dtype))
-    gb = [-net.layer_weight(m) * jnp.mean(p[m] - q[m], axis=0) for m in range(1, net.n_layers + 1)]
+            row = jnp.mean(d[k] * mean[k], axis=0)
+            cross = (d[k].T @ mean[k + 1] + mean[k].T @ d[k + 1]) / b
+            g = a**2 * row[:, None] + col[None, :] - a * cross
+        gw.append((wk * g).astype(w.dtype))
+    gb = [-net.layer_weight(m) * jnp.mean(d[m], axis=0) for m in range(1, net.n_layers + 1)]
     return tuple(gw), tuple(gb)
 
 
@@ -63,16 +74,22 @@ def as_gradient(net: LayeredNetwork, gw, gb):
 
 
 def layered_phases(net, inputs, targets, beta, n_sweeps, variant: Variant = "centered"):
-    """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each, nudged
-    phases warm-started from the free one, all sharing one input drive."""
+    """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each; the
+    nudged phases are solved for their deviations from the free one (see
+    :class:`DeviationProblem`), and all phases share one input drive."""
     drive = input_drive(net, inputs)
     sums = layer_sums(net)
     free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
+    zeros = [jnp.zeros_like(v) for v in free[1:]]
     pos = neg = None
     if variant in ("positive", "centered"):
-        pos = run_sweeps(net, free, drive, targets, beta, n_sweeps, sums)
+        pos = DeviationProblem.at_free_state(net, free, drive, targets, beta, sums).run(
+            zeros, n_sweeps
+        )
     if variant in ("negative", "centered"):
-        neg = run_sweeps(net, free, drive, targets, -beta, n_sweeps, sums)
+        neg = DeviationProblem.at_free_state(net, free, drive, targets, -beta, sums).run(
+            zeros, n_sweeps
+        )
     res = layer_residuals(net, free, drive, targets, 0.0, sums)
     res = jnp.max(jnp.abs(jnp.concatenate(res, axis=-1)))
     return LayeredPhases(free, pos, neg, res)
@@ -84,15 +101,14 @@ def layered_eqprop_gradient(net, inputs, targets, beta, n_sweeps=4, variant: Var
     if variant not in ("positive", "negative", "centered"):
         raise ValueError(f"unknown EqProp variant {variant!r}")
     ph = layered_phases(net, inputs, targets, beta, n_sweeps, variant)
+    zeros = [jnp.zeros_like(v) for v in ph.free[1:]]
     if variant == "centered":
-        gw, gb = _pair_gradient(net, inputs, ph.positive, ph.negative)
-        scale = 1.0 / (2 * beta)
+        da, db, scale = ph.positive, ph.negative, 1.0 / (2 * beta)
     elif variant == "positive":
-        gw, gb = _pair_gradient(net, inputs, ph.positive, ph.free)
-        scale = 1.0 / beta
+        da, db, scale = ph.positive, zeros, 1.0 / beta
     else:
-        gw, gb = _pair_gradient(net, inputs, ph.free, ph.negative)
-        scale = 1.0 / beta
+        da, db, scale = zeros, ph.negative, 1.0 / beta
+    gw, gb = _pair_gradient(net, inputs, ph.free, da, db)
     gw = [g * scale for g in gw]
     gb = [g * scale for g in gb]
     out = ph.free[-1]

@@ -6,6 +6,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._circuit import AbstractCircuit
 from .._cost import squared_error
@@ -34,6 +35,9 @@ class Equilibrium(eqx.Module):
     n_steps: Int[Array, "*batch"]
     residual: Float[Array, "*batch"]
     """Max |KCL residual| (amps) over free nodes; projected optimality residual with ideal diodes."""
+    deviation: Float[Array, "*batch free"] | None = None
+    """For a nudged phase, ``free`` minus the free phase's potentials, solved for as its own
+    variable (so accurate relative to itself, far below the potentials' round-off)."""
 
     @property
     def converged(self):
@@ -54,9 +58,118 @@ def _nudged_hessian(circuit: AbstractCircuit, free, inputs, target, beta):
     return circuit.energy_hessian(free, inputs) + jax.hessian(cost)(free)
 
 
+class _Deviation(AbstractCircuit):
+    """The nudged-phase problem in the deviation δ = v − v⁰ from a free state v⁰.
+
+    Its energy is the circuit's energy increment ``E(v⁰+δ) − E(v⁰) − ∇E(v⁰)·δ`` plus
+    ``λ·δ``, λ the part of ∇E(v⁰) held by active ideal-diode bounds (their currents). The rest
+    of ∇E(v⁰), the free phase's own small residual, is dropped: v⁰ is then the exact
+    equilibrium of the energy nudged, and δ responds to the nudge alone. Solved for δ, with
+    every term accurate relative to δ itself, a nudged phase resolves nudges far below the
+    round-off of the potentials (float32 included)."""
+
+    base: AbstractCircuit
+    free0: Float[Array, " free"]
+    multiplier: Float[Array, " free"]
+
+    @property
+    def n_free(self):
+        return self.base.n_free
+
+    @property
+    def n_inputs(self):
+        return self.base.n_inputs
+
+    @property
+    def n_outputs(self):
+        return self.base.n_outputs
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def has_ideal_diodes(self):
+        return self.base.has_ideal_diodes
+
+    @property
+    def is_quadratic(self):
+        return self.base.is_quadratic
+
+    @property
+    def coupled_ideal_diodes(self):
+        return getattr(self.base, "coupled_ideal_diodes", False)
+
+    def energy(self, free, inputs):
+        return self.base.energy_increment(self.free0, free, inputs) + jnp.dot(
+            self.multiplier, free
+        )
+
+    def energy_hessian(self, free, inputs):
+        return self.base.energy_hessian(self.free0 + free, inputs)
+
+    def output_potentials(self, free, inputs):
+        # output potentials are linear in the free ones: this is their exact change
+        out = lambda z: self.base.output_potentials(z, inputs)
+        return jax.jvp(out, (self.free0,), (free,))[1]
+
+    def node_weight_free(self):
+        return self.base.node_weight_free()
+
+    def free_bounds(self, inputs):
+        lo, hi = self.base.free_bounds(inputs)
+        return lo - self.free0, hi - self.free0
+
+    def current_scale(self, free, inputs, change=None):
+        del change
+        return self.base.current_scale(self.free0, inputs, change=free) + jnp.abs(
+            self.multiplier
+        ) / self.node_weight_free()
+
+    def trainable_filter(self):
+        raise NotImplementedError("a nudged phase's deviation problem has no parameters")
+
+    def validate(self, inputs):
+        return self.base.validate(inputs)
+
+
+def bound_multipliers(circuit: AbstractCircuit, free, inputs):
+    """The part of ∇E at ``free`` that pushes nodes sitting on an ideal-diode bound outward
+    (the diodes' currents, times the domain weight); 0 elsewhere."""
+    g = jax.grad(circuit.energy)(free, inputs)
+    lo, hi = circuit.free_bounds(inputs)
+    held = ((free <= lo) & (g > 0)) | ((free >= hi) & (g < 0))
+    return jnp.where(held, g, 0.0)
+
+
+def check_beta(beta) -> None:
+    """Raise on a concrete β that is not finite; a traced one is checked by status instead."""
+    try:
+        value = float(beta)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return
+    if not np.isfinite(value):
+        raise ValueError(f"kirchhoff: beta must be finite, got {value}.")
+
+
+def _status(free, err, tol, beta):
+    """SUCCESS when every node's KCL error is within its own tolerance."""
+    finite = jnp.all(jnp.isfinite(free)) & jnp.all(jnp.isfinite(err)) & jnp.isfinite(beta)
+    return jnp.where(
+        ~finite,
+        Status.NONFINITE,
+        jnp.where(jnp.all(err <= tol), Status.SUCCESS, Status.MAX_STEPS),
+    )
+
+
 class AbstractSolver(eqx.Module):
     """Finds the minimiser of ``E + beta·C`` over the free potentials, batched and jit-compiled,
-    differentiable implicitly (jaxopt's custom_root on the optimality condition)."""
+    differentiable implicitly (jaxopt's custom_root on the optimality condition).
+
+    Convergence is judged node by node: each free node's KCL residual against
+    ``atol + rtol·(the currents that meet at that node)``, so a node behind nanosiemens is held
+    to the same relative standard as one behind kilosiemens. ``rtol`` is raised to a few
+    machine epsilons of the circuit's dtype where it asks for less than round-off allows."""
 
     max_steps: eqx.AbstractVar[int]
     atol: eqx.AbstractVar[float]
@@ -74,23 +187,32 @@ class AbstractSolver(eqx.Module):
         """Zero at equilibrium: the gradient of the nudged energy (smooth circuits)."""
         return jax.grad(_nudged_energy, argnums=1)(circuit, free, inputs, target, beta)
 
+    def kcl_error(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
+        """|KCL residual| of each free node in amperes (projected, with ideal diodes)."""
+        g = self.optimality(circuit, free, inputs, target, beta)
+        return jnp.abs(g / circuit.node_weight_free())
+
     def residual(self, circuit, free, inputs, target, beta) -> Float[Array, ""]:
         """Max KCL residual in amperes."""
-        g = self.optimality(circuit, free, inputs, target, beta)
-        return jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
+        return jnp.max(self.kcl_error(circuit, free, inputs, target, beta), initial=0.0)
 
-    def tolerance(self, circuit, free, inputs) -> Float[Array, ""]:
-        """atol + rtol·(a current scale of the circuit at ``free``) in amperes."""
-        # the scale is taken at the given point, not at zero potentials: there a diode facing
-        # a volt-sized input is far into forward bias and its conductance is absurdly large
-        h = circuit.energy_hessian(free, inputs)
-        g_scale = jnp.max(jnp.abs(jnp.diag(h)) / circuit.node_weight_free(), initial=0.0)
-        v_scale = jnp.maximum(
-            jnp.max(jnp.abs(inputs), initial=0.0), jnp.max(jnp.abs(free), initial=0.0)
-        )
-        eps = jnp.finfo(free.dtype).eps
-        rtol = jnp.maximum(self.rtol, 64 * eps)
-        return self.atol + rtol * g_scale * jnp.maximum(v_scale, 1.0)
+    def effective_rtol(self, dtype):
+        # a few epsilons: what a KCL sum of a handful of rounded currents can resolve
+        return jnp.maximum(jnp.asarray(self.rtol, dtype), 16 * jnp.finfo(dtype).eps)
+
+    def tolerance(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
+        """Per free node: atol + rtol·(currents meeting there, the nudge's included), amperes."""
+        nudge = jax.grad(
+            lambda z: beta * squared_error(circuit.output_potentials(z, inputs), target)
+        )(free)
+        scale = circuit.current_scale(free, inputs) + jnp.abs(nudge) / circuit.node_weight_free()
+        return self.atol + self.effective_rtol(free.dtype) * scale
+
+    def error_ratio(self, circuit, free, inputs, target, beta) -> Float[Array, ""]:
+        """max over nodes of |KCL residual| / tolerance: ≤ 1 means converged."""
+        err = self.kcl_error(circuit, free, inputs, target, beta)
+        tol = self.tolerance(circuit, free, inputs, target, beta)
+        return jnp.max(err / tol, initial=0.0)
 
     def linear_solve(self, circuit):
         """The linear solver for implicit differentiation (dense LU: exact, small circuits)."""
@@ -99,7 +221,24 @@ class AbstractSolver(eqx.Module):
 
     def init_free(self, circuit, inputs):
         lo, hi = circuit.free_bounds(inputs)
-        return jnp.clip(jnp.zeros(circuit.n_free, jnp.result_type(float)), lo, hi)
+        return jnp.clip(jnp.zeros(circuit.n_free, circuit.dtype), lo, hi)
+
+    def _prepare(self, circuit, inputs, target, what="target"):
+        """Checks and dtype casts shared by the solves; the circuit's dtype rules."""
+        self._check_circuit(circuit)
+        check = getattr(circuit, "check_inputs_shape", None)
+        if check is not None:
+            check(inputs)
+        inputs = jnp.asarray(inputs, dtype=circuit.dtype)
+        if target is None:
+            target = jnp.zeros((*inputs.shape[:-1], circuit.n_outputs), inputs.dtype)
+        target = jnp.asarray(target, inputs.dtype)
+        if target.shape != (*inputs.shape[:-1], circuit.n_outputs):
+            raise ValueError(
+                f"kirchhoff: {what} has shape {target.shape}; expected "
+                f"{(*inputs.shape[:-1], circuit.n_outputs)} for inputs of shape {inputs.shape}."
+            )
+        return inputs, target
 
     def solve(
         self,
@@ -110,21 +249,13 @@ class AbstractSolver(eqx.Module):
         init=None,
     ) -> Equilibrium:
         """Equilibrium of ``circuit`` for ``inputs`` of shape (n_inputs,) or (batch, n_inputs),
-        nudged by ``beta·½‖v_out − target‖²`` when beta ≠ 0; ``init`` warm-starts it."""
-        self._check_circuit(circuit)
-        check = getattr(circuit, "check_inputs_shape", None)
-        if check is not None:
-            check(inputs)
-        inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+        nudged by ``beta·½‖v_out − target‖²`` when beta ≠ 0; ``init`` warm-starts it.
+
+        Computed in the circuit's dtype (``circuit.dtype``); inputs are cast to it. To find a
+        nudged phase next to a free one, :meth:`solve_nudged` is exact where this is not."""
+        check_beta(beta)
+        inputs, target = self._prepare(circuit, inputs, target)
         batched = inputs.ndim == 2
-        if target is None:
-            target = jnp.zeros((*inputs.shape[:-1], circuit.n_outputs), inputs.dtype)
-        target = jnp.asarray(target, inputs.dtype)
-        if target.shape != (*inputs.shape[:-1], circuit.n_outputs):
-            raise ValueError(
-                f"kirchhoff: target has shape {target.shape}; expected "
-                f"{(*inputs.shape[:-1], circuit.n_outputs)} for inputs of shape {inputs.shape}."
-            )
         if init is None:
             # zeros (clipped into the diode bounds in _solve_one): always passing an array
             # lets a cold and a warm-started solve share one compilation
@@ -138,6 +269,43 @@ class AbstractSolver(eqx.Module):
         return _solve_jit(
             self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), init, batched
         )
+
+    def solve_nudged(
+        self, circuit: AbstractCircuit, inputs, target, beta, free: Equilibrium
+    ) -> Equilibrium:
+        """The nudged phase at ``beta`` next to the free phase ``free``: solved for the
+        deviation δ = v^β − v⁰ (returned as ``deviation``; ``free`` holds v⁰ + δ), stopping
+        when every node's KCL residual is small next to the currents the nudge sets flowing.
+        The free phase's own residual is left out, so δ is the response to the nudge alone."""
+        check_beta(beta)
+        inputs, target = self._prepare(circuit, inputs, target)
+        free0 = jnp.asarray(free.free if isinstance(free, Equilibrium) else free, inputs.dtype)
+        if free0.shape != (*inputs.shape[:-1], circuit.n_free):
+            raise ValueError(
+                f"kirchhoff: the free phase has shape {free0.shape}; expected "
+                f"{(*inputs.shape[:-1], circuit.n_free)}."
+            )
+        return _nudged_jit(
+            self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), free0,
+            inputs.ndim == 2,
+        )
+
+    def _finish(self, circuit, free, n_steps, inputs, target, beta):
+        """Status and residual of a solution (no gradient flows into them)."""
+        free_ng = jax.lax.stop_gradient(free)
+        err = self.kcl_error(circuit, free_ng, inputs, target, beta)
+        tol = self.tolerance(circuit, free_ng, inputs, target, beta)
+        status = _status(free_ng, err, tol, beta)
+        if self.throw:
+            free = eqx.error_if(
+                free,
+                status != Status.SUCCESS,
+                "kirchhoff: the equilibrium solve did not converge (a node's KCL residual is "
+                "above its tolerance, or a potential is not finite); raise max_steps, loosen "
+                "atol/rtol, or check the circuit's parameters.",
+            )
+        res = jnp.max(err, initial=0.0)
+        return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)
 
     def _solve_one(self, circuit, inputs, target, beta, init):
         inputs = circuit.validate(inputs)
@@ -156,23 +324,32 @@ class AbstractSolver(eqx.Module):
         free, (n_steps, _) = implicit_diff.custom_root(
             optimality, has_aux=True, solve=self.linear_solve(circuit)
         )(run)(init, circuit, inputs, target, beta)
-        free_ng = jax.lax.stop_gradient(free)
-        res = self.residual(circuit, free_ng, inputs, target, beta)
-        tol = self.tolerance(circuit, free_ng, inputs)
-        status = jnp.where(
-            ~jnp.all(jnp.isfinite(free_ng)) | ~jnp.isfinite(res),
-            Status.NONFINITE,
-            jnp.where(res <= tol, Status.SUCCESS, Status.MAX_STEPS),
+        return self._finish(circuit, free, n_steps, inputs, target, beta)
+
+    def _solve_nudged_one(self, circuit, inputs, target, beta, free0):
+        """One example's nudged phase through the deviation problem (any solver)."""
+        free0 = jax.lax.stop_gradient(free0)
+        multiplier = bound_multipliers(circuit, free0, inputs)
+        problem = _Deviation(circuit, free0, multiplier)
+        shifted = target - circuit.output_potentials(free0, inputs)
+        init = jnp.zeros_like(free0)
+        eq = self._solve_one(problem, inputs, shifted, beta, init)
+        return Equilibrium(
+            free=free0 + eq.free,
+            status=eq.status,
+            n_steps=eq.n_steps,
+            residual=eq.residual,
+            deviation=eq.free,
         )
-        if self.throw:
-            free = eqx.error_if(
-                free,
-                status != Status.SUCCESS,
-                "kirchhoff: the equilibrium solve did not converge (residual above tolerance "
-                "or non-finite potentials); raise max_steps, loosen atol/rtol, or check the "
-                "circuit's parameters.",
-            )
-        return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)
+
+
+@eqx.filter_jit
+def _nudged_jit(solver, circuit, inputs, target, beta, free0, batched):
+    if batched:
+        return jax.vmap(solver._solve_nudged_one, in_axes=(None, 0, 0, None, 0))(
+            circuit, inputs, target, beta, free0
+        )
+    return solver._solve_nudged_one(circuit, inputs, target, beta, free0)
 
 
 @eqx.filter_jit

@@ -11,8 +11,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._elements import shockley_co_content_increment
 from .._layered import LayeredNetwork
-from ._base import AbstractSolver
+from ._base import AbstractSolver, Equilibrium, Status, _status
 from ._jaxopt import linear_solve
 
 
@@ -54,14 +55,35 @@ def layer_terms(net: LayeredNetwork, layers, m, drive, target, beta, sums=None):
     return s, r
 
 
+def _bracketed_newton(f_and_df, x0, a, b, n_iter):
+    """Root of an increasing function per node: Newton steps kept inside the bracket [a, b]
+    (shrunk as signs are seen), bisection where a step would leave it."""
+
+    def body(_, carry):
+        x, a, b = carry
+        f, df = f_and_df(x)
+        a = jnp.where(f <= 0, x, a)
+        b = jnp.where(f >= 0, x, b)
+        newton = x - f / df
+        # inclusive: at convergence the step rounds onto the bracket end it came from, and
+        # bisecting then would throw the converged value away
+        inside = (newton >= a) & (newton <= b) & jnp.isfinite(newton)
+        return jnp.where(inside, newton, 0.5 * (a + b)), a, b
+
+    x, _, _ = jax.lax.fori_loop(0, n_iter, body, (jnp.clip(x0, a, b), a, b))
+    return x
+
+
 def _shockley_layer(net, s, r, lo, hi, n_iter):
     """Root of S·v − R − i(lo − v) + i(v − hi) per node: Newton kept inside a bracket."""
     has_lo, has_hi = jnp.isfinite(lo), jnp.isfinite(hi)
     v_hat = r / s
-    a = jnp.minimum(v_hat, jnp.where(has_lo, lo, v_hat))
-    b = jnp.maximum(v_hat, jnp.where(has_hi, hi, v_hat))
+    # f ≤ 0 at the smallest and ≥ 0 at the largest of v̂ and the rails: the root lies between
+    lo_or, hi_or = jnp.where(has_lo, lo, v_hat), jnp.where(has_hi, hi, v_hat)
+    a = jnp.minimum(v_hat, jnp.minimum(lo_or, hi_or))
+    b = jnp.maximum(v_hat, jnp.maximum(lo_or, hi_or))
 
-    def g_and_dg(v):
+    def f_and_df(v):
         f = lambda v: (
             s * v
             - r
@@ -69,18 +91,6 @@ def _shockley_layer(net, s, r, lo, hi, n_iter):
             + jnp.where(has_hi, net.diode_current(v - hi), 0.0)
         )
         return jax.jvp(f, (v,), (jnp.ones_like(v),))
-
-    def body(_, carry):
-        v, a, b = carry
-        g, dg = g_and_dg(v)
-        a = jnp.where(g <= 0, v, a)
-        b = jnp.where(g >= 0, v, b)
-        newton = v - g / dg
-        # inclusive: at convergence the step rounds onto the bracket end it came from, and
-        # bisecting then would throw the converged value away
-        inside = (newton >= a) & (newton <= b) & jnp.isfinite(newton)
-        v = jnp.where(inside, newton, 0.5 * (a + b))
-        return v, a, b
 
     # start on the far side of the root where the diode alone would carry the excess current:
     # Newton then converges monotonically on the convex (concave) branch, in a few steps
@@ -93,9 +103,7 @@ def _shockley_layer(net, s, r, lo, hi, n_iter):
     v0 = jnp.where(
         above, jnp.minimum(v_hat, guess_hi), jnp.where(below, jnp.maximum(v_hat, guess_lo), v_hat)
     )
-    v0 = jnp.clip(v0, a, b)
-    v, _, _ = jax.lax.fori_loop(0, n_iter, body, (v0, a, b))
-    return v
+    return _bracketed_newton(f_and_df, v0, a, b, n_iter)
 
 
 def update_layer(net: LayeredNetwork, layers, m, drive, target, beta, n_newton=12, sums=None):
@@ -182,20 +190,6 @@ class BlockCoordinateDescent(AbstractSolver):
             layer_residuals(circuit, layers, input_drive(circuit, inputs), target, beta)
         )
 
-    def residual(self, circuit, free, inputs, target, beta):
-        return jnp.max(jnp.abs(self.optimality(circuit, free, inputs, target, beta)), initial=0.0)
-
-    def tolerance(self, circuit, free, inputs):
-        s = jnp.concatenate(
-            [jnp.sum(w, 0) for w in circuit.weights] + [jnp.sum(w, 1) for w in circuit.weights[1:]]
-        )
-        v_scale = jnp.maximum(
-            circuit.input_gain * jnp.max(jnp.abs(inputs), initial=0.0),
-            jnp.max(jnp.abs(free), initial=0.0),
-        )
-        rtol = jnp.maximum(self.rtol, 64 * jnp.finfo(free.dtype).eps)
-        return self.atol + rtol * jnp.max(s) * jnp.maximum(v_scale, 1.0)
-
     def linear_solve(self, circuit):
         if circuit.n_free <= 512:
             return linear_solve.solve_lu
@@ -207,24 +201,212 @@ class BlockCoordinateDescent(AbstractSolver):
         if self.n_sweeps is not None:
             layers = run_sweeps(circuit, layers, drive, target, beta, self.n_sweeps)
             return circuit.join(layers[1:]), (jnp.array(self.n_sweeps), jnp.array(0.0))
-        tol = self.tolerance(circuit, init, inputs)
         sums = layer_sums(circuit)
 
-        def res(free_layers):
+        def ratio(free_layers):
             r = layer_residuals(circuit, [inputs, *free_layers], drive, target, beta, sums)
-            return jnp.max(jnp.abs(circuit.join(r)), initial=0.0)
+            err = jnp.abs(circuit.join(r))
+            tol = self.tolerance(circuit, circuit.join(free_layers), inputs, target, beta)
+            return jnp.max(err / tol, initial=0.0)
 
         def cond(carry):
             step, _, r = carry
-            return (step < self.max_steps) & (r > tol) & jnp.isfinite(r)
+            return (step < self.max_steps) & (r > 1) & jnp.isfinite(r)
 
         def body(carry):
             step, free_layers, _ = carry
             new = sweep(circuit, [inputs, *free_layers], drive, target, beta, sums)[1:]
-            return step + 1, new, res(new)
+            return step + 1, new, ratio(new)
 
         free_layers = layers[1:]
         n, free_layers, r = jax.lax.while_loop(
-            cond, body, (jnp.array(0), free_layers, res(free_layers))
+            cond, body, (jnp.array(0), free_layers, ratio(free_layers))
         )
         return circuit.join(free_layers), (n, r)
+
+    def _solve_nudged_one(self, circuit, inputs, target, beta, free0):
+        inputs = circuit.validate(inputs)
+        free0 = jax.lax.stop_gradient(free0)
+        drive = input_drive(circuit, inputs)
+        sums = layer_sums(circuit)
+        problem = DeviationProblem.at_free_state(
+            circuit, [inputs, *circuit.split(free0)], drive, target, beta, sums
+        )
+        zeros = [jnp.zeros_like(v) for v in problem.free[1:]]
+        if self.n_sweeps is not None:
+            deltas = problem.run(zeros, self.n_sweeps)
+            n = jnp.array(self.n_sweeps)
+        else:
+
+            def ratio(deltas):
+                return jnp.max(problem.error(deltas) / problem.tolerance(self, deltas), initial=0.0)
+
+            def cond(carry):
+                step, _, r = carry
+                return (step < self.max_steps) & (r > 1) & jnp.isfinite(r)
+
+            def body(carry):
+                step, deltas, _ = carry
+                new = problem.sweep(deltas)
+                return step + 1, new, ratio(new)
+
+            n, deltas, _ = jax.lax.while_loop(cond, body, (jnp.array(0), zeros, ratio(zeros)))
+        err = problem.error(deltas)
+        tol = problem.tolerance(self, deltas)
+        delta = circuit.join(deltas)
+        status = _status(delta, err, tol, beta)
+        if self.throw:
+            delta = eqx.error_if(
+                delta,
+                status != Status.SUCCESS,
+                "kirchhoff: the nudged phase did not converge (a node's KCL residual is above "
+                "its tolerance, or a potential is not finite); raise max_steps or n_sweeps.",
+            )
+        return Equilibrium(
+            free=free0 + delta,
+            status=status,
+            n_steps=n,
+            residual=jnp.max(err, initial=0.0),
+            deviation=delta,
+        )
+
+
+def _current_change(net: LayeredNetwork, u, du):
+    """i(u + Δu) − i(u) for the network's Shockley diodes, accurate for tiny Δu."""
+    args = (net.saturation_current, net.ideality, net.thermal_voltage)
+    f = lambda d: shockley_co_content_increment(u, d, *args)
+    return jax.jvp(f, (du,), (jnp.ones_like(du),))[1]
+
+
+class DeviationProblem(eqx.Module):
+    """A nudged phase of a layered network as block coordinate descent on the deviation
+    δ = v − v⁰ from the free state v⁰ (batched or not: every operation broadcasts).
+
+    Layer m's KCL reads S·δ − ΔR(δ) (+ diode current changes) = κ, with ΔR the current its
+    neighbours' deviations (and the nudge) inject and κ the free state's own residual: kept
+    where an ideal diode holds a node on its bound (the diode's current), dropped elsewhere,
+    so that v⁰ is an exact equilibrium and δ the response to the nudge alone."""
+
+    net: LayeredNetwork
+    free: list  # [inputs, h1, …, out] at the free state
+    kept: list  # κ/S per hidden layer (volts): ideal diodes' share of the free residual
+    sums: list
+    shifted_target: jax.Array  # y − v⁰_out
+    beta: jax.Array
+
+    @classmethod
+    def at_free_state(cls, net, free, drive, target, beta, sums=None):
+        sums = layer_sums(net) if sums is None else sums
+        kept = []
+        for m in range(1, net.n_layers):
+            s, r = layer_terms(net, free, m, drive, target, 0.0, sums)
+            if net.diode == "ideal":
+                lo, hi = net.lower[m - 1] - free[m], net.upper[m - 1] - free[m]
+                e = r / s - free[m]
+                kept.append(e - jnp.clip(e, lo, hi))
+            else:
+                kept.append(jnp.zeros_like(free[m]))
+        return cls(net, list(free), kept, list(sums), target - free[-1], jnp.asarray(beta))
+
+    def terms(self, deltas, m):
+        """S and ΔR at layer m (``deltas`` is [h1, …, out] deviations)."""
+        net = self.net
+        layers = [None, *deltas]
+        s = self.sums[m - 1]
+        r = jnp.zeros_like(layers[m])
+        if m > 1:
+            r = r + net.drive_gain(m - 1) * (layers[m - 1] @ net.weights[m - 1])
+        if m < net.n_layers:
+            r = r + (layers[m + 1] @ net.weights[m].T) / net.drive_gain(m)
+        else:
+            scale = self.beta / net.layer_weight(m)
+            s = s + scale
+            r = r + scale * self.shifted_target
+        return s, r
+
+    def _diode_kcl(self, m, s, r, delta):
+        """S·δ − ΔR + Δi(v⁰ − hi) − Δi(lo − v⁰) and its derivative, per node."""
+        net, v0 = self.net, self.free[m]
+        lo, hi = net.lower[m - 1], net.upper[m - 1]
+        has_lo, has_hi = jnp.isfinite(lo), jnp.isfinite(hi)
+        u_lo = jnp.where(has_lo, lo - v0, 0.0)
+        u_hi = jnp.where(has_hi, v0 - hi, 0.0)
+        conductance = lambda u: jax.jvp(net.diode_current, (u,), (jnp.ones_like(u),))[1]
+        f = (
+            s * delta
+            - r
+            + jnp.where(has_hi, _current_change(net, u_hi, delta), 0.0)
+            - jnp.where(has_lo, _current_change(net, u_lo, -delta), 0.0)
+        )
+        df = (
+            s
+            + jnp.where(has_hi, conductance(u_hi + delta), 0.0)
+            + jnp.where(has_lo, conductance(u_lo - delta), 0.0)
+        )
+        return f, df
+
+    def update(self, deltas, m, n_newton=12):
+        net = self.net
+        s, r = self.terms(deltas, m)
+        if m == net.n_layers:
+            return r / s
+        v0 = self.free[m]
+        if net.diode == "ideal":
+            lo, hi = net.lower[m - 1] - v0, net.upper[m - 1] - v0
+            return jnp.clip(self.kept[m - 1] + r / s, lo, hi)
+        # the diodes' current changes have δ's sign, so the root lies between 0 and ΔR/S;
+        # start from the linearised solution
+        lin = r / s
+        _, df0 = self._diode_kcl(m, s, r, jnp.zeros_like(r))
+        return _bracketed_newton(
+            lambda d: self._diode_kcl(m, s, r, d),
+            r / df0,
+            jnp.minimum(lin, 0.0),
+            jnp.maximum(lin, 0.0),
+            n_newton,
+        )
+
+    def sweep(self, deltas):
+        deltas = list(deltas)
+        for parity in (1, 0):
+            for m in range(1, self.net.n_layers + 1):
+                if m % 2 == parity:
+                    deltas[m - 1] = self.update(deltas, m)
+        return deltas
+
+    def run(self, deltas, n_sweeps: int):
+        """Exactly ``n_sweeps`` sweeps (unrolled when short, as :func:`run_sweeps`)."""
+        body = lambda d, _: (self.sweep(d), None)
+        deltas, _ = jax.lax.scan(
+            body, list(deltas), None, length=n_sweeps, unroll=n_sweeps if n_sweeps <= 8 else 1
+        )
+        return deltas
+
+    def error(self, deltas):
+        """|KCL residual| per free node of the deviation problem, amperes (projected for
+        ideal diodes)."""
+        net = self.net
+        out = []
+        for m in range(1, net.n_layers + 1):
+            s, r = self.terms(deltas, m)
+            d = deltas[m - 1]
+            if m == net.n_layers:
+                out.append(s * d - r)
+            elif net.diode == "ideal":
+                lo, hi = net.lower[m - 1] - self.free[m], net.upper[m - 1] - self.free[m]
+                out.append(s * (d - jnp.clip(self.kept[m - 1] + r / s, lo, hi)))
+            else:
+                out.append(self._diode_kcl(m, s, r, d)[0])
+        return jnp.abs(net.join(out))
+
+    def tolerance(self, solver, deltas):
+        """Per node: atol + rtol·(currents of the deviation, the nudge and the held diodes)."""
+        net = self.net
+        free = net.join(self.free[1:])
+        scale = net.current_scale(free, self.free[0], change=net.join(deltas))
+        held = [self.sums[m - 1] * jnp.abs(k) for m, k in enumerate(self.kept, start=1)]
+        nudge = jnp.abs(self.beta) / net.layer_weight(net.n_layers) * jnp.abs(
+            self.shifted_target - deltas[-1]
+        )
+        extra = net.join([*held, nudge])
+        return solver.atol + solver.effective_rtol(free.dtype) * (scale + extra)

@@ -77,28 +77,26 @@ class DampedNewton(AbstractSolver):
 
     def _run(self, circuit, init, inputs, target, beta):
         def cond(carry):
-            step, _, res, tol = carry
-            return (step < self.max_steps) & (res > tol) & jnp.isfinite(res)
+            step, _, ratio = carry
+            return (step < self.max_steps) & (ratio > 1) & jnp.isfinite(ratio)
 
         def body(carry):
-            step, free, _, _ = carry
+            step, free, _ = carry
             new, _ = _newton_step(
                 circuit, free, inputs, target, beta, self.n_halvings, vectorised=False
             )
-            res = self.residual(circuit, new, inputs, target, beta)
             # the tolerance follows the iterate: its current scale depends on the diodes' bias
-            return step + 1, new, res, self.tolerance(circuit, new, inputs)
+            return step + 1, new, self.error_ratio(circuit, new, inputs, target, beta)
 
-        res0 = self.residual(circuit, init, inputs, target, beta)
-        tol0 = self.tolerance(circuit, init, inputs)
-        n_steps, free, res, _ = jax.lax.while_loop(cond, body, (jnp.array(0), init, res0, tol0))
-        return free, (n_steps, res)
+        ratio0 = self.error_ratio(circuit, init, inputs, target, beta)
+        n_steps, free, ratio = jax.lax.while_loop(cond, body, (jnp.array(0), init, ratio0))
+        return free, (n_steps, ratio)
 
     def solve_unrolled(self, circuit, inputs, target=None, beta=0.0, init=None):
         """Potentials after exactly ``max_steps`` Newton steps, differentiable by unrolling
         (reverse mode through the iterations, no implicit function theorem). One example."""
         self._check_circuit(circuit)
-        inputs = jnp.asarray(inputs, dtype=jnp.result_type(float))
+        inputs = jnp.asarray(inputs, dtype=circuit.dtype)
         if target is None:
             target = jnp.zeros(circuit.n_outputs, inputs.dtype)
         if init is None:

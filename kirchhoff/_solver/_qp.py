@@ -46,9 +46,10 @@ class BoxQP(AbstractSolver):
     def _run(self, circuit, init, inputs, target, beta):
         q, c = self._quadratic(circuit, inputs, target, beta, init.shape[0])
         lo, hi = circuit.free_bounds(inputs)
-        tol = self.tolerance(circuit, init, inputs)
-        # BoxCDQP stops on ‖x − T(x)‖ in volts; ask for a volt tolerance tighter than ours in amps
-        v_tol = tol / jnp.max(jnp.diag(q) / circuit.node_weight_free()) * 1e-2
+        tol = self.tolerance(circuit, init, inputs, target, beta)
+        # BoxCDQP stops on ‖x − T(x)‖ in volts; ask for a volt tolerance tighter than ours in
+        # amps at every node (node i's residual is about diag(q)_i/w_i times its volt error)
+        v_tol = jnp.min(tol / (jnp.diag(q) / circuit.node_weight_free())) * 1e-2
         solver = jaxopt.BoxCDQP(maxiter=self.max_steps, tol=v_tol, implicit_diff=False)
         free, state = solver.run(init, params_obj=(q, c), params_ineq=(lo, hi))
         return free, (state.iter_num, state.error)

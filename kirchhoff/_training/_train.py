@@ -76,8 +76,12 @@ class TrainConfig:
             self.layer_lr = tuple(float(x) for x in self.layer_lr)
         if self.dtype not in ("float32", "float64"):
             raise ValueError("dtype must be 'float32' or 'float64'.")
-        if self.dtype == "float64" and not jax.config.jax_enable_x64:
-            jax.config.update("jax_enable_x64", True)
+        if jax.dtypes.canonicalize_dtype(jnp.dtype(self.dtype)) != jnp.dtype(self.dtype):
+            # the library never flips JAX's x64 switch behind the user's back
+            raise ValueError(
+                "dtype 'float64' needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 in the "
+                "environment (or call jax.config.update('jax_enable_x64', True) first)."
+            )
 
 
 def build_model(cfg: TrainConfig) -> LayeredNetwork:
