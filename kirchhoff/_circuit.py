@@ -76,6 +76,12 @@ class AbstractCircuit(eqx.Module):
         """∂²E/∂v² over the free potentials (by autodiff unless a circuit knows better)."""
         return jax.hessian(self.energy)(free, inputs)
 
+    def potential_scale(self, free: FreePotentials, inputs: Inputs) -> Scalar:
+        """The size of the potentials (volts), against which their accuracy is judged."""
+        return jnp.maximum(
+            jnp.max(jnp.abs(free), initial=0.0), jnp.max(jnp.abs(inputs), initial=0.0)
+        )
+
     @property
     def dtype(self):
         """The floating dtype of the circuit's parameters: every solve runs in it."""
@@ -454,6 +460,9 @@ class Circuit(AbstractCircuit):
     @property
     def dtype(self):
         return self.node_gain.dtype
+
+    def potential_scale(self, free, inputs):
+        return jnp.max(jnp.abs(self.potentials(free, inputs)), initial=0.0)
 
     def potential_changes(self, change: FreePotentials) -> Potentials:
         """Changes of all node potentials for a change of the free ones (held nodes: 0)."""

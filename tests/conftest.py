@@ -1,4 +1,5 @@
-"""Shared test setup: float64, a seeded key, warnings as errors (bar jaxopt's known one)."""
+"""Shared test setup: float64 (unless KIRCHHOFF_TEST_X64=0: the float32 pass), a seeded key,
+warnings as errors (bar jaxopt's known one)."""
 
 import os
 import shutil
@@ -8,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-jax.config.update("jax_enable_x64", True)
+# test_precision.py reruns itself in a second process with x64 off, as a new user's session is
+jax.config.update("jax_enable_x64", os.environ.get("KIRCHHOFF_TEST_X64", "1") != "0")
 # jaxopt is in maintenance mode and warns on import; kirchhoff filters it in its solver
 # layer, and this keeps a direct import in a test from failing the run
 warnings.filterwarnings(

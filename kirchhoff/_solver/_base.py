@@ -20,10 +20,13 @@ class Status:
     SUCCESS: ClassVar[int] = 0
     MAX_STEPS: ClassVar[int] = 1
     NONFINITE: ClassVar[int] = 2
+    ILL_CONDITIONED: ClassVar[int] = 3
     messages: ClassVar[dict[int, str]] = {
         0: "converged",
         1: "did not converge within the step budget",
-        2: "produced a NaN or infinite potential",
+        2: "produced a NaN or infinite potential (or beta was not finite and positive)",
+        3: "KCL holds to round-off, but the circuit is too ill-conditioned for its dtype to "
+        "pin the potentials within vtol; solve it in float64",
     }
 
 
@@ -51,6 +54,18 @@ class NotConvergedError(RuntimeError):
 def _nudged_energy(circuit: AbstractCircuit, free, inputs, target, beta):
     e = circuit.energy(free, inputs)
     return e + beta * squared_error(circuit.output_potentials(free, inputs), target)
+
+
+def _nudged_energy_change(circuit: AbstractCircuit, free, step, inputs, target, beta, grad):
+    """``F(z + step) − F(z)`` for the nudged energy F, ``grad`` = ∇F(z): the circuit's accurate
+    energy increment plus the linear and (exact) quadratic parts, so that a line search can
+    still tell downhill from uphill when the change is far below the energy's round-off."""
+    out_change = jax.jvp(lambda z: circuit.output_potentials(z, inputs), (free,), (step,))[1]
+    return (
+        circuit.energy_increment(free, step, inputs)
+        + 0.5 * beta * jnp.sum(out_change**2)
+        + jnp.dot(grad, step)
+    )
 
 
 def _nudged_hessian(circuit: AbstractCircuit, free, inputs, target, beta):
@@ -108,6 +123,10 @@ class _Deviation(AbstractCircuit):
     def energy_hessian(self, free, inputs):
         return self.base.energy_hessian(self.free0 + free, inputs)
 
+    def energy_increment(self, free, change, inputs):
+        # the multiplier term is linear: only the base circuit's increment remains
+        return self.base.energy_increment(self.free0 + free, change, inputs)
+
     def output_potentials(self, free, inputs):
         # output potentials are linear in the free ones: this is their exact change
         out = lambda z: self.base.output_potentials(z, inputs)
@@ -125,6 +144,10 @@ class _Deviation(AbstractCircuit):
         return self.base.current_scale(self.free0, inputs, change=free) + jnp.abs(
             self.multiplier
         ) / self.node_weight_free()
+
+    def potential_scale(self, free, inputs):
+        del inputs
+        return jnp.max(jnp.abs(free), initial=0.0)
 
     def trainable_filter(self):
         raise NotImplementedError("a nudged phase's deviation problem has no parameters")
@@ -175,6 +198,10 @@ class AbstractSolver(eqx.Module):
     atol: eqx.AbstractVar[float]
     rtol: eqx.AbstractVar[float]
     throw: eqx.AbstractVar[bool]
+    vtol: eqx.AbstractVar[float | None]
+    """SUCCESS also needs every potential within vtol·(the circuit's potential scale) by a
+    first-order error bound — for a nudged phase's deviation, within vtol·max|δ|; raised to
+    32 ulps of the dtype (3.8e-6 in float32); None skips the check."""
 
     @abc.abstractmethod
     def _run(self, circuit, init, inputs, target, beta) -> tuple[Array, tuple[Array, Array]]:
@@ -198,15 +225,34 @@ class AbstractSolver(eqx.Module):
 
     def effective_rtol(self, dtype):
         # a few epsilons: what a KCL sum of a handful of rounded currents can resolve
-        return jnp.maximum(jnp.asarray(self.rtol, dtype), 16 * jnp.finfo(dtype).eps)
+        return jnp.maximum(jnp.asarray(self.rtol, dtype), 4 * jnp.finfo(dtype).eps)
 
-    def tolerance(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
-        """Per free node: atol + rtol·(currents meeting there, the nudge's included), amperes."""
+    def current_scale(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
+        """Per free node, the currents meeting there, the nudge's included (amperes)."""
         nudge = jax.grad(
             lambda z: beta * squared_error(circuit.output_potentials(z, inputs), target)
         )(free)
-        scale = circuit.current_scale(free, inputs) + jnp.abs(nudge) / circuit.node_weight_free()
+        return circuit.current_scale(free, inputs) + jnp.abs(nudge) / circuit.node_weight_free()
+
+    def tolerance(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
+        """Per free node: atol + rtol·(currents meeting there, the nudge's included), amperes."""
+        scale = self.current_scale(circuit, free, inputs, target, beta)
         return self.atol + self.effective_rtol(free.dtype) * scale
+
+    def potential_error_bound(self, circuit, free, inputs, target, beta, err):
+        """A bound on the error of each free potential (volts), from the KCL residual ``err``
+        plus one rounding unit of the currents at each node, mapped through |H⁻¹|: a node
+        that only a weak link pins (a cluster joined by kilosiemens, held by nanosiemens) is
+        uncertain far beyond its residual, and this says so. Nodes on an ideal-diode bound
+        are pinned there."""
+        h = _nudged_hessian(circuit, free, inputs, target, beta)
+        lo, hi = circuit.free_bounds(inputs)
+        pinned = (free <= lo) | (free >= hi)
+        h = jnp.where(pinned[:, None] | pinned[None, :], jnp.eye(free.shape[0], dtype=h.dtype), h)
+        unit = 0.5 * jnp.finfo(free.dtype).eps
+        scale = self.current_scale(circuit, free, inputs, target, beta)
+        t = jnp.where(pinned, 0.0, (err + unit * scale) * circuit.node_weight_free())
+        return jnp.abs(jnp.linalg.inv(h)) @ t
 
     def error_ratio(self, circuit, free, inputs, target, beta) -> Float[Array, ""]:
         """max over nodes of |KCL residual| / tolerance: ≤ 1 means converged."""
@@ -296,6 +342,18 @@ class AbstractSolver(eqx.Module):
         err = self.kcl_error(circuit, free_ng, inputs, target, beta)
         tol = self.tolerance(circuit, free_ng, inputs, target, beta)
         status = _status(free_ng, err, tol, beta)
+        if self.vtol is not None:
+            # a small residual is not enough where the circuit is ill-conditioned for its dtype
+            bound = self.potential_error_bound(circuit, free_ng, inputs, target, beta, err)
+            # the bound is first-order and pessimistic (worst-case rounding at every node): a
+            # floor of 32 ulps keeps well-conditioned float32 solves from being flagged
+            vtol = jnp.maximum(self.vtol, 32 * jnp.finfo(free_ng.dtype).eps)
+            resolved = jnp.max(bound, initial=0.0) <= vtol * circuit.potential_scale(
+                free_ng, inputs
+            )
+            status = jnp.where(
+                (status == Status.SUCCESS) & ~resolved, Status.ILL_CONDITIONED, status
+            )
         if self.throw:
             free = eqx.error_if(
                 free,

@@ -175,6 +175,7 @@ class BlockCoordinateDescent(AbstractSolver):
     atol: float = eqx.field(static=True, default=1e-12)
     rtol: float = eqx.field(static=True, default=1e-12)
     throw: bool = eqx.field(static=True, default=False)
+    vtol: float | None = eqx.field(static=True, default=None)
     n_sweeps: int | None = eqx.field(static=True, default=None)
 
     def _check_circuit(self, circuit):

@@ -20,6 +20,7 @@ class LBFGS(AbstractSolver):
     atol: float = eqx.field(static=True, default=1e-12)
     rtol: float = eqx.field(static=True, default=1e-10)
     throw: bool = eqx.field(static=True, default=False)
+    vtol: float | None = eqx.field(static=True, default=1e-6)
     history_size: int = eqx.field(static=True, default=20)
 
     def _check_circuit(self, circuit):

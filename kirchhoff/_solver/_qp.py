@@ -16,6 +16,7 @@ class BoxQP(AbstractSolver):
     atol: float = eqx.field(static=True, default=1e-12)
     rtol: float = eqx.field(static=True, default=1e-10)
     throw: bool = eqx.field(static=True, default=False)
+    vtol: float | None = eqx.field(static=True, default=1e-6)
 
     def _check_circuit(self, circuit):
         if not circuit.is_quadratic:
