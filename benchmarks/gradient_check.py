@@ -1,11 +1,14 @@
 """EqProp against implicit autodiff: the error of the positive, negative and centered
 estimators over a sweep of beta, on (a) a random nonlinear resistive graph with Shockley
-diodes (DampedNewton) and (b) a small layered ideal-diode network (BoxQP).
+diodes (DampedNewton) and (b) a small layered ideal-diode network (BoxQP), each in float64
+and in float32 (the same circuit cast; a float32 circuit is solved in float32).
 
-The bias of the one-sided estimators is O(beta) and that of the centered one O(beta^2); at
-small beta float64 round-off takes over, growing like 1/beta. The script fits the slope of
-log(error) against log(beta) where the bias dominates, a range it picks from the data, and
-writes results/gradient_check.json, a log-log plot beside it, and a one-line summary.
+The error is measured against the float64 implicit gradient (the float32 implicit gradient's
+own error is recorded beside it). The bias of the one-sided estimators is O(beta) and that of
+the centered one O(beta^2); at small beta round-off takes over, growing like 1/beta. The
+script fits the slope of log(error) against log(beta) where the bias dominates, a range it
+picks from the data, reports per dtype the best error and the beta that gives it, and writes
+results/gradient_check.json, a log-log plot beside it, and a one-line summary.
 
     python benchmarks/gradient_check.py            # full sweep, 1e-7 … 1e0
     python benchmarks/gradient_check.py --quick    # under a minute
@@ -113,26 +116,31 @@ def flat(tree) -> np.ndarray:
     return np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in leaves])
 
 
-def sweep(name, circuit, solver, x, y, betas):
-    reference = flat(kh.implicit_gradient(circuit, solver, x, y))
+def sweep(name, dtype, circuit, solver, x, y, betas, reference):
+    """Errors of every estimator at every beta against ``reference`` (the float64 implicit
+    gradient), with the phases' statuses recorded rather than enforced."""
+    circuit = circuit.astype(dtype)
+    x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+    own = flat(kh.implicit_gradient(circuit, solver, x, y))
     free = solver.solve(circuit, x)
     if not bool(np.all(np.asarray(free.converged))):
-        raise RuntimeError(f"{name}: the free phase did not converge")
+        raise RuntimeError(f"{name} ({dtype}): the free phase did not converge")
     records = []
     for beta in betas:
         for variant in kh.VARIANTS:
             result = kh.eqprop_gradient(circuit, solver, x, y, float(beta), variant, free=free)
-            for phase in (result.nudged_positive, result.nudged_negative):
-                if phase is not None and not bool(np.all(np.asarray(phase.converged))):
-                    raise RuntimeError(f"{name}: a nudged phase did not converge at beta={beta}")
+            phases = [p for p in (result.nudged_positive, result.nudged_negative) if p is not None]
             g = flat(result.gradient)
             records.append(
                 dict(
                     circuit=name,
+                    dtype=dtype,
                     variant=variant,
                     beta=float(beta),
                     rel_error=float(np.linalg.norm(g - reference) / np.linalg.norm(reference)),
                     cosine=float(g @ reference / (np.linalg.norm(g) * np.linalg.norm(reference))),
+                    all_success=all(bool(np.all(np.asarray(p.converged))) for p in phases),
+                    min_nudged_steps=int(min(int(np.min(np.asarray(p.n_steps))) for p in phases)),
                 )
             )
     info = dict(
@@ -140,17 +148,18 @@ def sweep(name, circuit, solver, x, y, betas):
         n_parameters=int(reference.size),
         gradient_norm=float(np.linalg.norm(reference)),
         free_residual_amps=float(np.max(np.asarray(free.residual))),
+        implicit_rel_error=float(np.linalg.norm(own - reference) / np.linalg.norm(reference)),
     )
     return records, info
 
 
-def fit_slopes(records, name):
+def fit_slopes(records, name, dtype):
     """Slope of log(rel_error) vs log(beta) per variant, over the points where the bias
     dominates. Errors in the phases' potentials (round-off, solver tolerance) enter the
     estimate divided by β: a floor κ/β. Per variant, κ is bounded above by min(error·β) over
     the sweep (the bias part of error·β only shrinks as β does); the fit keeps the points at
     least FLOOR_MARGIN times above κ/β and below MAX_FIT_ERROR (the small-β regime)."""
-    rows = [r for r in records if r["circuit"] == name]
+    rows = [r for r in records if r["circuit"] == name and r["dtype"] == dtype]
     out, kappas = {}, {}
     for variant in kh.VARIANTS:
         pts = sorted((r["beta"], r["rel_error"]) for r in rows if r["variant"] == variant)
@@ -168,11 +177,22 @@ def fit_slopes(records, name):
     return out, kappas
 
 
-def lookup(records, name, variant, beta, key):
+def lookup(records, name, dtype, variant, beta, key):
     for r in records:
-        if r["circuit"] == name and r["variant"] == variant and np.isclose(r["beta"], beta):
+        if (r["circuit"], r["dtype"], r["variant"]) == (name, dtype, variant) and np.isclose(
+            r["beta"], beta
+        ):
             return r[key]
     return None
+
+
+def best(records, name, dtype, variant):
+    """The smallest error over the sweep and the beta that gives it."""
+    rows = [
+        r for r in records if (r["circuit"], r["dtype"], r["variant"]) == (name, dtype, variant)
+    ]
+    r = min(rows, key=lambda r: r["rel_error"])
+    return dict(rel_error=r["rel_error"], beta=r["beta"])
 
 
 def plot(records, slopes, floors, path):
@@ -182,42 +202,45 @@ def plot(records, slopes, floors, path):
     import matplotlib.pyplot as plt
 
     names = list(slopes)
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.6), squeeze=False)
+    dtypes = list(slopes[names[0]])
+    fig, axes = plt.subplots(
+        len(names), len(dtypes), figsize=(6 * len(dtypes), 4.4 * len(names)), squeeze=False
+    )
     colors = dict(positive="tab:red", negative="tab:blue", centered="tab:green")
-    for ax, name in zip(axes[0], names, strict=True):
-        betas = np.array(sorted({r["beta"] for r in records if r["circuit"] == name}))
-        for variant in kh.VARIANTS:
-            pts = sorted(
-                (r["beta"], r["rel_error"])
-                for r in records
-                if r["circuit"] == name and r["variant"] == variant
+    for row, name in zip(axes, names, strict=True):
+        for ax, dtype in zip(row, dtypes, strict=True):
+            mine = [r for r in records if r["circuit"] == name and r["dtype"] == dtype]
+            betas = np.array(sorted({r["beta"] for r in mine}))
+            for variant in kh.VARIANTS:
+                pts = sorted((r["beta"], r["rel_error"]) for r in mine if r["variant"] == variant)
+                b, e = np.array(pts).T
+                s = slopes[name][dtype][variant]
+                label = variant + (f" (slope {s['slope']:.2f})" if s["slope"] is not None else "")
+                ax.loglog(b, e, "o-", color=colors[variant], ms=3.5, lw=1.2, label=label)
+                if s["slope"] is not None:  # the fitted range, drawn thick
+                    sel = (b >= s["beta_min"]) & (b <= s["beta_max"])
+                    ax.loglog(b[sel], e[sel], "-", color=colors[variant], lw=5, alpha=0.25)
+                # where the fit stops trusting the points
+                ax.loglog(
+                    betas, FLOOR_MARGIN * floors[name][dtype][variant] / betas, ":",
+                    color=colors[variant], lw=1,
+                )
+            top = best(records, name, dtype, "centered")
+            ax.plot(
+                [top["beta"]], [top["rel_error"]], "k*", ms=11,
+                label=f"best centered {top['rel_error']:.1e} at β={top['beta']:.0e}",
             )
-            b, e = np.array(pts).T
-            s = slopes[name][variant]
-            label = f"{variant}" + (f" (slope {s['slope']:.2f})" if s["slope"] is not None else "")
-            ax.loglog(b, e, "o-", color=colors[variant], ms=3.5, lw=1.2, label=label)
-            if s["slope"] is not None:  # the fitted range, drawn thick
-                sel = (b >= s["beta_min"]) & (b <= s["beta_max"])
-                ax.loglog(b[sel], e[sel], "-", color=colors[variant], lw=5, alpha=0.25)
-        for variant in kh.VARIANTS:  # where the fit stops trusting the points
-            ax.loglog(
-                betas,
-                FLOOR_MARGIN * floors[name][variant] / betas,
-                ":",
-                color=colors[variant],
-                lw=1,
-            )
-        ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× floor κ/β (per variant)")
-        ax.axhline(MAX_FIT_ERROR, color="grey", lw=0.8, ls="--")
-        ax.set_ylim(max(1e-16, 0.3 * min(r["rel_error"] for r in records)), 10)
-        ax.set_xlabel("β (siemens)")
-        ax.set_ylabel("relative error vs implicit autodiff")
-        ax.set_title(name)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("EqProp gradient estimators vs implicit differentiation (float64)")
+            ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× floor κ/β (per variant)")
+            ax.axhline(MAX_FIT_ERROR, color="grey", lw=0.8, ls="--")
+            ax.set_ylim(max(1e-16, 0.3 * min(r["rel_error"] for r in records)), 10)
+            ax.set_xlabel("β (siemens)")
+            ax.set_ylabel("relative error vs float64 implicit autodiff")
+            ax.set_title(f"{name} — {dtype}")
+            ax.grid(True, which="major", alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("EqProp gradient estimators vs implicit differentiation, float32 and float64")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -246,27 +269,33 @@ def main(argv=None):
 
     graph = nonlinear_graph(args.seed)
     layered = layered_ideal_diode_network(args.seed)
-    # solve every phase as tightly as float64 allows (the solvers clamp rtol at 64·eps): the
-    # round-off floor then sits as low as it can, and the bias shows over more decades
-    tight = dict(atol=1e-15, rtol=1e-15)
+    # solve every phase as tightly as the dtype allows (the solvers raise rtol to a few
+    # epsilons): the round-off floor then sits as low as it can, and the bias shows over more
+    # decades
+    tight = dict(atol=0.0, rtol=1e-15)
     cases = [
         ("nonlinear graph (Shockley, DampedNewton)", graph, kh.DampedNewton(**tight)),
         ("layered ideal-diode net (BoxQP)", layered, kh.BoxQP(**tight)),
     ]
-    records, slopes, floors, infos = [], {}, {}, {}
+    dtypes = ("float64", "float32")
+    records, slopes, floors, infos, best_of = [], {}, {}, {}, {}
     for name, circuit, solver in cases:
         x, y = examples(args.seed, circuit.n_inputs, circuit.n_outputs, batch)
-        recs, infos[name] = sweep(name, circuit, solver, x, y, betas)
-        records += recs
-        slopes[name], floors[name] = fit_slopes(records, name)
+        reference = flat(kh.implicit_gradient(circuit, solver, x, y))
+        slopes[name], floors[name], infos[name], best_of[name] = {}, {}, {}, {}
+        for dtype in dtypes:
+            recs, infos[name][dtype] = sweep(name, dtype, circuit, solver, x, y, betas, reference)
+            records += recs
+            slopes[name][dtype], floors[name][dtype] = fit_slopes(records, name, dtype)
+            best_of[name][dtype] = {v: best(records, name, dtype, v) for v in kh.VARIANTS}
 
     result = dict(
         benchmark="gradient_check",
         quick=args.quick,
         seed=args.seed,
         batch=batch,
-        dtype="float64",
-        reference="kirchhoff.implicit_gradient",
+        dtypes=list(dtypes),
+        reference="kirchhoff.implicit_gradient in float64 (float32's own: circuits.*.implicit_rel_error)",
         betas=[float(b) for b in betas],
         fit_rule=dict(
             floor="kappa/beta per variant, kappa = min over betas of rel_error*beta",
@@ -274,6 +303,7 @@ def main(argv=None):
             max_error=MAX_FIT_ERROR,
         ),
         circuits=infos,
+        best=best_of,
         roundoff_kappa=floors,
         slopes=slopes,
         records=records,
@@ -284,15 +314,19 @@ def main(argv=None):
 
     parts = []
     for name, _, _ in cases:
-        s = slopes[name]
         short = name.split(" (")[0]
-        fmt = lambda v, s=s: "n/a" if s[v]["slope"] is None else f"{s[v]['slope']:.2f}"
-        err = lookup(records, name, "centered", 1e-4, "rel_error")
-        cos = lookup(records, name, "centered", 1e-2, "cosine")
-        parts.append(
-            f"{short}: slopes +{fmt('positive')} −{fmt('negative')} ±{fmt('centered')}, "
-            f"centered err@1e-4 {err:.1e}, 1−cos@1e-2 {1 - cos:.1e}"
-        )
+        for dtype in dtypes:
+            s = slopes[name][dtype]
+            fmt = lambda v, s=s: "n/a" if s[v]["slope"] is None else f"{s[v]['slope']:.2f}"
+            top = best_of[name][dtype]["centered"]
+            err = lookup(records, name, dtype, "centered", 1e-3, "rel_error")
+            err4 = lookup(records, name, dtype, "centered", 1e-4, "rel_error")
+            parts.append(
+                f"{short} {dtype}: slopes +{fmt('positive')} −{fmt('negative')} "
+                f"±{fmt('centered')}, centered err@1e-3 {err:.1e} @1e-4 {err4:.1e}, "
+                f"best {top['rel_error']:.1e} "
+                f"at β={top['beta']:.0e}"
+            )
     print(
         f"gradient_check ({result['seconds']}s): "
         + " | ".join(parts)
