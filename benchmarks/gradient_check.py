@@ -155,17 +155,17 @@ def sweep(name, dtype, circuit, solver, x, y, betas, reference):
 
 def fit_slopes(records, name, dtype):
     """Slope of log(rel_error) vs log(beta) per variant, over the points where the bias
-    dominates. Errors in the phases' potentials (round-off, solver tolerance) enter the
-    estimate divided by β: a floor κ/β. Per variant, κ is bounded above by min(error·β) over
-    the sweep (the bias part of error·β only shrinks as β does); the fit keeps the points at
-    least FLOOR_MARGIN times above κ/β and below MAX_FIT_ERROR (the small-β regime)."""
+    dominates. The nudged phases are solved for their deviations from the free phase, so the
+    round-off part of the error no longer grows like 1/β: it is a floor, about the smallest
+    error of the sweep. The fit keeps the points at least FLOOR_MARGIN times above that floor
+    and below MAX_FIT_ERROR (the small-β regime)."""
     rows = [r for r in records if r["circuit"] == name and r["dtype"] == dtype]
-    out, kappas = {}, {}
+    out, floors = {}, {}
     for variant in kh.VARIANTS:
         pts = sorted((r["beta"], r["rel_error"]) for r in rows if r["variant"] == variant)
-        kappa = kappas[variant] = min(b * e for b, e in pts)
-        keep = [(b, e) for b, e in pts if e >= FLOOR_MARGIN * kappa / b and e <= MAX_FIT_ERROR]
-        entry = dict(slope=None, beta_min=None, beta_max=None, n_points=len(keep), kappa=kappa)
+        floor = floors[variant] = min(e for _, e in pts)
+        keep = [(b, e) for b, e in pts if e >= FLOOR_MARGIN * floor and e <= MAX_FIT_ERROR]
+        entry = dict(slope=None, beta_min=None, beta_max=None, n_points=len(keep), floor=floor)
         if len(keep) >= 3:
             b, e = np.log(np.array(keep)).T
             entry.update(
@@ -174,7 +174,7 @@ def fit_slopes(records, name, dtype):
                 beta_max=float(np.exp(b.max())),
             )
         out[variant] = entry
-    return out, kappas
+    return out, floors
 
 
 def lookup(records, name, dtype, variant, beta, key):
@@ -210,7 +210,6 @@ def plot(records, slopes, floors, path):
     for row, name in zip(axes, names, strict=True):
         for ax, dtype in zip(row, dtypes, strict=True):
             mine = [r for r in records if r["circuit"] == name and r["dtype"] == dtype]
-            betas = np.array(sorted({r["beta"] for r in mine}))
             for variant in kh.VARIANTS:
                 pts = sorted((r["beta"], r["rel_error"]) for r in mine if r["variant"] == variant)
                 b, e = np.array(pts).T
@@ -221,16 +220,21 @@ def plot(records, slopes, floors, path):
                     sel = (b >= s["beta_min"]) & (b <= s["beta_max"])
                     ax.loglog(b[sel], e[sel], "-", color=colors[variant], lw=5, alpha=0.25)
                 # where the fit stops trusting the points
-                ax.loglog(
-                    betas, FLOOR_MARGIN * floors[name][dtype][variant] / betas, ":",
-                    color=colors[variant], lw=1,
+                ax.axhline(
+                    FLOOR_MARGIN * floors[name][dtype][variant],
+                    color=colors[variant],
+                    ls=":",
+                    lw=1,
                 )
             top = best(records, name, dtype, "centered")
             ax.plot(
-                [top["beta"]], [top["rel_error"]], "k*", ms=11,
+                [top["beta"]],
+                [top["rel_error"]],
+                "k*",
+                ms=11,
                 label=f"best centered {top['rel_error']:.1e} at β={top['beta']:.0e}",
             )
-            ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× floor κ/β (per variant)")
+            ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× round-off floor (per variant)")
             ax.axhline(MAX_FIT_ERROR, color="grey", lw=0.8, ls="--")
             ax.set_ylim(max(1e-16, 0.3 * min(r["rel_error"] for r in records)), 10)
             ax.set_xlabel("β (siemens)")
@@ -272,7 +276,7 @@ def main(argv=None):
     # solve every phase as tightly as the dtype allows (the solvers raise rtol to a few
     # epsilons): the round-off floor then sits as low as it can, and the bias shows over more
     # decades
-    tight = dict(atol=0.0, rtol=1e-15)
+    tight = dict(atol=0.0, rtol=0.0)
     cases = [
         ("nonlinear graph (Shockley, DampedNewton)", graph, kh.DampedNewton(**tight)),
         ("layered ideal-diode net (BoxQP)", layered, kh.BoxQP(**tight)),
@@ -298,13 +302,13 @@ def main(argv=None):
         reference="kirchhoff.implicit_gradient in float64 (float32's own: circuits.*.implicit_rel_error)",
         betas=[float(b) for b in betas],
         fit_rule=dict(
-            floor="kappa/beta per variant, kappa = min over betas of rel_error*beta",
+            floor="per variant, the smallest rel_error over the betas",
             floor_margin=FLOOR_MARGIN,
             max_error=MAX_FIT_ERROR,
         ),
         circuits=infos,
         best=best_of,
-        roundoff_kappa=floors,
+        roundoff_floor=floors,
         slopes=slopes,
         records=records,
         seconds=round(time.perf_counter() - start, 1),

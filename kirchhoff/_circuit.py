@@ -367,9 +367,7 @@ class Circuit(AbstractCircuit):
         # bias currents), else of any parameter; the rest (diode constants, rails given as
         # Python floats) is cast to it, so float32 conductances give a float32 circuit under x64
         trainable = [getattr(e, f) for e in elements for f in type(e).trainable_fields]
-        params = trainable or jax.tree_util.tree_leaves(
-            eqx.filter(elements, eqx.is_inexact_array)
-        )
+        params = trainable or jax.tree_util.tree_leaves(eqx.filter(elements, eqx.is_inexact_array))
         dtype = jnp.result_type(*params) if params else jnp.result_type(float)
         elements = jax.tree_util.tree_map(
             lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, elements

@@ -207,9 +207,9 @@ class LayeredNetwork(AbstractCircuit):
         lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)
         u_lo = jnp.where(lo_ok, lo - v, 0.0)
         u_hi = jnp.where(hi_ok, v - hi, 0.0)
-        return jnp.where(
-            lo_ok, shockley_co_content_increment(u_lo, -dv, *args), 0.0
-        ) + jnp.where(hi_ok, shockley_co_content_increment(u_hi, dv, *args), 0.0)
+        return jnp.where(lo_ok, shockley_co_content_increment(u_lo, -dv, *args), 0.0) + jnp.where(
+            hi_ok, shockley_co_content_increment(u_hi, dv, *args), 0.0
+        )
 
     def current_scale(self, free, inputs, change=None):
         layers = [self.source_potentials(inputs), *self.split(free)]
@@ -233,7 +233,10 @@ class LayeredNetwork(AbstractCircuit):
                 v, lo, hi = layers[m], self.lower[m - 1], self.upper[m - 1]
                 at = [v] if change is None else [v, v + self.split(change)[m - 1]]
                 for z in at:
-                    for ok, u, rail in ((jnp.isfinite(lo), lo - z, lo), (jnp.isfinite(hi), z - hi, hi)):
+                    for ok, u, rail in (
+                        (jnp.isfinite(lo), lo - z, lo),
+                        (jnp.isfinite(hi), z - hi, hi),
+                    ):
                         c = jax.jvp(self.diode_current, (u,), (jnp.ones_like(u),))[1]
                         x = xs[m] + (jnp.abs(rail) if change is None else 0.0)
                         i = jnp.abs(self.diode_current(u)) if change is None else 0.0

@@ -83,7 +83,8 @@ def test_readme_example_resolves_a_small_nudge():
         local = kh.local_conductance_gradients(circuit, result, x, beta)
         resistors = [g for g in local if g is not None]
         np.testing.assert_allclose(
-            np.asarray(resistors[0]), np.asarray(result.gradient.elements[2].conductance),
+            np.asarray(resistors[0]),
+            np.asarray(result.gradient.elements[2].conductance),
             rtol=1e-4,
         )
 
@@ -132,7 +133,11 @@ def _wide_circuit(seed, dtype):
     cathodes += ["in0", "gnd"]
     g = np.concatenate([g, [1e-9, 1e-9]])
     circuit = kh.Circuit(
-        [kh.Ground("gnd"), kh.Input(["in0", "in1"]), kh.Resistor(anodes, cathodes, g.astype(dtype))],
+        [
+            kh.Ground("gnd"),
+            kh.Input(["in0", "in1"]),
+            kh.Resistor(anodes, cathodes, g.astype(dtype)),
+        ],
         outputs=[0],
     )
     x = rng.choice([-1.0, 1.0], 2) * rng.uniform(1, 3, 2)
@@ -225,8 +230,8 @@ def test_beta_is_data():
 
 # ---- a training step ---------------------------------------------------------------------
 def test_float32_training_run_learns(tmp_path):
-    from kirchhoff._training._train import TrainConfig, evaluate, train
     from kirchhoff._data import load_dataset
+    from kirchhoff._training._train import TrainConfig, evaluate, train
 
     cfg = TrainConfig(
         model="drn:784-32-10",

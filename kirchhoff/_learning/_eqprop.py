@@ -42,9 +42,7 @@ def energy_gradient(circuit: AbstractCircuit, free_potentials, inputs):
     return jax.grad(e)(params, free_potentials, inputs)
 
 
-def energy_gradient_change(
-    circuit: AbstractCircuit, free_potentials, change_a, change_b, inputs
-):
+def energy_gradient_change(circuit: AbstractCircuit, free_potentials, change_a, change_b, inputs):
     """``∂E/∂θ(v⁰ + δa) − ∂E/∂θ(v⁰ + δb)`` for the trainable leaves θ (batch-averaged), formed
     from the deviations so that nothing cancels: J(m)·(δa − δb), with J = ∂²E/∂θ∂v at the
     midpoint m = v⁰ + (δa + δb)/2. Exact where ∂E/∂θ is at most quadratic in the potentials
@@ -164,7 +162,11 @@ def local_conductance_gradients(
     batched = inputs.ndim == 2
 
     def drops(potentials):
-        return jax.vmap(circuit.voltage_drops)(potentials) if batched else circuit.voltage_drops(potentials)
+        return (
+            jax.vmap(circuit.voltage_drops)(potentials)
+            if batched
+            else circuit.voltage_drops(potentials)
+        )
 
     free_v = (jax.vmap(circuit.potentials) if batched else circuit.potentials)(
         result.free.free, inputs

@@ -116,9 +116,7 @@ class _Deviation(AbstractCircuit):
         return getattr(self.base, "coupled_ideal_diodes", False)
 
     def energy(self, free, inputs):
-        return self.base.energy_increment(self.free0, free, inputs) + jnp.dot(
-            self.multiplier, free
-        )
+        return self.base.energy_increment(self.free0, free, inputs) + jnp.dot(self.multiplier, free)
 
     def energy_hessian(self, free, inputs):
         return self.base.energy_hessian(self.free0 + free, inputs)
@@ -141,9 +139,10 @@ class _Deviation(AbstractCircuit):
 
     def current_scale(self, free, inputs, change=None):
         del change
-        return self.base.current_scale(self.free0, inputs, change=free) + jnp.abs(
-            self.multiplier
-        ) / self.node_weight_free()
+        return (
+            self.base.current_scale(self.free0, inputs, change=free)
+            + jnp.abs(self.multiplier) / self.node_weight_free()
+        )
 
     def potential_scale(self, free, inputs):
         del inputs
@@ -173,6 +172,11 @@ def check_beta(beta) -> None:
         return
     if not np.isfinite(value):
         raise ValueError(f"kirchhoff: beta must be finite, got {value}.")
+
+
+def _max_ratio(err, tol):
+    """max err/tol, 0 where both vanish (a node no current reaches yet, with atol = 0)."""
+    return jnp.max(jnp.where(err == 0, 0.0, err / tol), initial=0.0)
 
 
 def _status(free, err, tol, beta):
@@ -225,7 +229,7 @@ class AbstractSolver(eqx.Module):
 
     def effective_rtol(self, dtype):
         # a few epsilons: what a KCL sum of a handful of rounded currents can resolve
-        return jnp.maximum(jnp.asarray(self.rtol, dtype), 4 * jnp.finfo(dtype).eps)
+        return jnp.maximum(jnp.asarray(self.rtol, dtype), 8 * jnp.finfo(dtype).eps)
 
     def current_scale(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
         """Per free node, the currents meeting there, the nudge's included (amperes)."""
@@ -258,7 +262,7 @@ class AbstractSolver(eqx.Module):
         """max over nodes of |KCL residual| / tolerance: ≤ 1 means converged."""
         err = self.kcl_error(circuit, free, inputs, target, beta)
         tol = self.tolerance(circuit, free, inputs, target, beta)
-        return jnp.max(err / tol, initial=0.0)
+        return _max_ratio(err, tol)
 
     def linear_solve(self, circuit):
         """The linear solver for implicit differentiation (dense LU: exact, small circuits)."""
@@ -332,7 +336,12 @@ class AbstractSolver(eqx.Module):
                 f"{(*inputs.shape[:-1], circuit.n_free)}."
             )
         return _nudged_jit(
-            self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), free0,
+            self,
+            circuit,
+            inputs,
+            target,
+            jnp.asarray(beta, inputs.dtype),
+            free0,
             inputs.ndim == 2,
         )
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from .._elements import shockley_co_content_increment
 from .._layered import LayeredNetwork
-from ._base import AbstractSolver, Equilibrium, Status, _status
+from ._base import AbstractSolver, Equilibrium, Status, _max_ratio, _status
 from ._jaxopt import linear_solve
 
 
@@ -208,11 +208,11 @@ class BlockCoordinateDescent(AbstractSolver):
             r = layer_residuals(circuit, [inputs, *free_layers], drive, target, beta, sums)
             err = jnp.abs(circuit.join(r))
             tol = self.tolerance(circuit, circuit.join(free_layers), inputs, target, beta)
-            return jnp.max(err / tol, initial=0.0)
+            return _max_ratio(err, tol)
 
         def cond(carry):
             step, _, r = carry
-            return (step < self.max_steps) & (r > 1) & jnp.isfinite(r)
+            return (step < self.max_steps) & (r > 1) & ~jnp.isnan(r)
 
         def body(carry):
             step, free_layers, _ = carry
@@ -240,11 +240,11 @@ class BlockCoordinateDescent(AbstractSolver):
         else:
 
             def ratio(deltas):
-                return jnp.max(problem.error(deltas) / problem.tolerance(self, deltas), initial=0.0)
+                return _max_ratio(problem.error(deltas), problem.tolerance(self, deltas))
 
             def cond(carry):
                 step, _, r = carry
-                return (step < self.max_steps) & (r > 1) & jnp.isfinite(r)
+                return (step < self.max_steps) & (r > 1) & ~jnp.isnan(r)
 
             def body(carry):
                 step, deltas, _ = carry
@@ -406,8 +406,10 @@ class DeviationProblem(eqx.Module):
         free = net.join(self.free[1:])
         scale = net.current_scale(free, self.free[0], change=net.join(deltas))
         held = [self.sums[m - 1] * jnp.abs(k) for m, k in enumerate(self.kept, start=1)]
-        nudge = jnp.abs(self.beta) / net.layer_weight(net.n_layers) * jnp.abs(
-            self.shifted_target - deltas[-1]
+        nudge = (
+            jnp.abs(self.beta)
+            / net.layer_weight(net.n_layers)
+            * jnp.abs(self.shifted_target - deltas[-1])
         )
         extra = net.join([*held, nudge])
         return solver.atol + solver.effective_rtol(free.dtype) * (scale + extra)

@@ -53,6 +53,9 @@ class LBFGS(AbstractSolver):
             root_d = jnp.sqrt(jnp.where(d > 0, d, 1.0))
             # ∂(scale·f)/∂y_i = scale·g_i/√d_i ≤ 1 ⇒ |g_i|/w_i ≤ √d_i/(scale·w_i) ≤ tol_i/2
             tol = self.tolerance(circuit, z, inputs, target, beta) * circuit.node_weight_free()
+            # a node no current reaches yet (atol = 0) sets no scale
+            top = jnp.max(tol)
+            tol = jnp.where(tol > 0, tol, jnp.where(top > 0, top, 1.0))
             return root_d, 2 * jnp.max(root_d / tol)
 
         # jaxopt's tolerance is fixed for a run, ours depends on the point (a diode's
@@ -61,7 +64,7 @@ class LBFGS(AbstractSolver):
         def cond(carry):
             rounds, steps, _, ratio = carry
             del rounds
-            return (steps < self.max_steps) & (ratio > 1) & jnp.isfinite(ratio)
+            return (steps < self.max_steps) & (ratio > 1) & ~jnp.isnan(ratio)
 
         def body(carry):
             rounds, steps, z, _ = carry

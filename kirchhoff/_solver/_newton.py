@@ -51,9 +51,7 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=Tru
             a = 0.5 * a
             return k + 1, a, accept(a, f(a))
 
-        _, a, ok = jax.lax.while_loop(
-            cond, body, (jnp.array(1), one, accept(one, f(one)))
-        )
+        _, a, ok = jax.lax.while_loop(cond, body, (jnp.array(1), one, accept(one, f(one))))
         alpha = jnp.where(ok, a, 0.0)
     return free + alpha * direction, jnp.max(jnp.abs(g / circuit.node_weight_free()), initial=0.0)
 
@@ -81,7 +79,7 @@ class DampedNewton(AbstractSolver):
     def _run(self, circuit, init, inputs, target, beta):
         def cond(carry):
             step, _, ratio = carry
-            return (step < self.max_steps) & (ratio > 1) & jnp.isfinite(ratio)
+            return (step < self.max_steps) & (ratio > 1) & ~jnp.isnan(ratio)
 
         def body(carry):
             step, free, _ = carry
