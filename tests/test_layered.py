@@ -76,6 +76,23 @@ def test_bcd_matches_newton_on_shockley_seed_network(data):
     assert np.any(np.abs(h) > 0.02 + 0.05)
 
 
+def test_bcd_matches_newton_on_single_rail_shockley_drn(data):
+    """A DRN with Shockley diodes has one diode per hidden node (to 0 V, either way round):
+    a node pulled past its rail must end between its unclipped value and the rail."""
+    x, _ = data
+    net = kh.drn(jax.random.PRNGKey(4), (6, 5, 3), input_gain=3.0, diode="shockley")
+    eq = kh.BlockCoordinateDescent().solve(net, x)
+    assert np.all(eq.status == kh.Status.SUCCESS)
+    circ = net.to_circuit()
+    cx = net.circuit_inputs(x)
+    ref = kh.DampedNewton().solve(circ, cx)
+    assert np.all(ref.status == kh.Status.SUCCESS)
+    assert np.max(np.abs(_free_from_circuit(net, circ, ref.free, cx) - eq.free)) < 1e-9
+    # some diodes conduct: an excitatory node below 0 V or an inhibitory one above
+    h = np.asarray(net.split(eq.free)[0])
+    assert np.any(h[:, 0::2] < -0.05) or np.any(h[:, 1::2] > 0.05)
+
+
 def test_fixed_sweeps_report_status_and_residual(data):
     x, _ = data
     net = kh.drn(jax.random.PRNGKey(0), (6, 5, 4, 3), input_gain=2.0)

@@ -165,20 +165,23 @@ def _wide_circuit(seed, dtype):
     ids=["Newton", "LBFGS", "BoxQP"],
 )
 def test_success_means_right_across_twelve_decades(solver, dtype):
-    successes = 0
+    successes, statuses = 0, []
     for seed in range(8):
         circuit, x, exact = _wide_circuit(seed, dtype)
         eq = solver.solve(circuit, jnp.asarray(x, dtype))
         assert eq.free.dtype == dtype
         error = np.max(np.abs(np.asarray(eq.free, np.float64) - exact)) / np.max(np.abs(x))
+        statuses.append(int(eq.status))
         if int(eq.status) == kh.Status.SUCCESS:
             successes += 1
             assert error <= 1e-6, (seed, error)
-        # the weakly connected node is checked as strictly as the others
-        weak = list(circuit.node_names).index("weak")
-        k = int(np.nonzero(np.asarray(circuit.free_nodes) == weak)[0][0])
-        if int(eq.status) == kh.Status.SUCCESS:
+            # the weakly connected node is checked as strictly as the others
+            weak = list(circuit.node_names).index("weak")
+            k = int(np.nonzero(np.asarray(circuit.free_nodes) == weak)[0][0])
             assert abs(float(eq.free[k]) - x[0] / 2) <= 1e-6 * np.max(np.abs(x))
+    if dtype == np.float32 and isinstance(solver, kh.DampedNewton):
+        # Newton reaches round-off on every one; where that is not enough, it says why
+        assert kh.Status.ILL_CONDITIONED in statuses and kh.Status.MAX_STEPS not in statuses
     # in float64 Newton pins all of them; coordinate descent (BoxQP) and L-BFGS crawl on such
     # conditioning and may honestly give up (MAX_STEPS); in float32 some circuits are beyond
     # the dtype and say so (ILL_CONDITIONED), but not all

@@ -5,12 +5,11 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._circuit import AbstractCircuit, Circuit
 from .._cost import squared_error
 from .._elements import Resistor
-from .._solver import AbstractSolver, Equilibrium, Status
+from .._solver import AbstractSolver, Equilibrium, Status, check_beta
 
 Variant = Literal["positive", "negative", "centered"]
 VARIANTS: tuple[Variant, ...] = ("positive", "negative", "centered")
@@ -57,17 +56,6 @@ def _check_variant(variant):
         raise ValueError(f"eqprop: unknown variant {variant!r}; choose one of {VARIANTS}.")
 
 
-def check_beta(beta) -> None:
-    """A concrete β must be finite and positive (a clear error); a traced one is checked
-    inside by status (NONFINITE) instead."""
-    try:
-        value = float(beta)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"eqprop: beta must be finite and positive, got {value}.")
-
-
 def _flag_invalid_beta(eq: Equilibrium | None, valid) -> Equilibrium | None:
     if eq is None:
         return None
@@ -92,7 +80,7 @@ def eqprop_gradient(
     accuracy at small β in float32. ``beta`` may be a traced array (under jit or vmap); an
     invalid traced β gives NONFINITE statuses and a NaN gradient."""
     _check_variant(variant)
-    check_beta(beta)
+    check_beta(beta, positive=True, who="eqprop")
     inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, dtype=inputs.dtype)
     beta = jnp.asarray(beta, inputs.dtype)

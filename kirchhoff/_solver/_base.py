@@ -164,14 +164,16 @@ def bound_multipliers(circuit: AbstractCircuit, free, inputs):
     return jnp.where(held, g, 0.0)
 
 
-def check_beta(beta) -> None:
-    """Raise on a concrete β that is not finite; a traced one is checked by status instead."""
+def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:
+    """Raise on a concrete β that is not finite (or, with ``positive``, not > 0); a traced β is
+    checked inside instead, by a NONFINITE status."""
     try:
         value = float(beta)
     except (TypeError, jax.errors.ConcretizationTypeError):
         return
-    if not np.isfinite(value):
-        raise ValueError(f"kirchhoff: beta must be finite, got {value}.")
+    if not np.isfinite(value) or (positive and not value > 0):
+        need = "finite and positive" if positive else "finite"
+        raise ValueError(f"{who}: beta must be {need}, got {value}.")
 
 
 def _max_ratio(err, tol):
@@ -273,7 +275,7 @@ class AbstractSolver(eqx.Module):
         lo, hi = circuit.free_bounds(inputs)
         return jnp.clip(jnp.zeros(circuit.n_free, circuit.dtype), lo, hi)
 
-    def _prepare(self, circuit, inputs, target, what="target"):
+    def _prepare(self, circuit, inputs, target):
         """Checks and dtype casts shared by the solves; the circuit's dtype rules."""
         self._check_circuit(circuit)
         check = getattr(circuit, "check_inputs_shape", None)
@@ -285,7 +287,7 @@ class AbstractSolver(eqx.Module):
         target = jnp.asarray(target, inputs.dtype)
         if target.shape != (*inputs.shape[:-1], circuit.n_outputs):
             raise ValueError(
-                f"kirchhoff: {what} has shape {target.shape}; expected "
+                f"kirchhoff: target has shape {target.shape}; expected "
                 f"{(*inputs.shape[:-1], circuit.n_outputs)} for inputs of shape {inputs.shape}."
             )
         return inputs, target
@@ -367,9 +369,11 @@ class AbstractSolver(eqx.Module):
             free = eqx.error_if(
                 free,
                 status != Status.SUCCESS,
-                "kirchhoff: the equilibrium solve did not converge (a node's KCL residual is "
-                "above its tolerance, or a potential is not finite); raise max_steps, loosen "
-                "atol/rtol, or check the circuit's parameters.",
+                "kirchhoff: the equilibrium solve did not succeed: a node's KCL residual is "
+                "above its tolerance, a potential is not finite, or (ILL_CONDITIONED) the "
+                "circuit is too ill-conditioned for its dtype to pin the potentials within "
+                "vtol; raise max_steps, loosen atol/rtol/vtol, use float64, or check the "
+                "circuit's parameters (Equilibrium.status says which, per example).",
             )
         res = jnp.max(err, initial=0.0)
         return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)
