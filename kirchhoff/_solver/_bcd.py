@@ -13,7 +13,15 @@ import jax.numpy as jnp
 
 from .._elements import shockley_co_content_increment
 from .._layered import LayeredNetwork
-from ._base import AbstractSolver, Equilibrium, Status, _max_ratio, _status
+from ._base import (
+    AbstractSolver,
+    Equilibrium,
+    Status,
+    _Deviation,
+    _max_ratio,
+    _status,
+    bound_multipliers,
+)
 from ._jaxopt import linear_solve
 
 
@@ -175,7 +183,9 @@ class BlockCoordinateDescent(AbstractSolver):
     atol: float = eqx.field(static=True, default=1e-12)
     rtol: float = eqx.field(static=True, default=1e-12)
     throw: bool = eqx.field(static=True, default=False)
-    vtol: float | None = eqx.field(static=True, default=None)
+    vtol: float | None = eqx.field(static=True, default=1e-6)
+    """As for every solver, but checked only up to 512 free nodes: the bound needs the dense
+    layered Hessian (by autodiff), too costly per example beyond that."""
     n_sweeps: int | None = eqx.field(static=True, default=None)
 
     def _check_circuit(self, circuit):
@@ -190,6 +200,9 @@ class BlockCoordinateDescent(AbstractSolver):
         return circuit.join(
             layer_residuals(circuit, layers, input_drive(circuit, inputs), target, beta)
         )
+
+    def _bounds_potentials(self, circuit):
+        return self.vtol is not None and circuit.n_free <= 512
 
     def linear_solve(self, circuit):
         if circuit.n_free <= 512:
@@ -256,6 +269,10 @@ class BlockCoordinateDescent(AbstractSolver):
         tol = problem.tolerance(self, deltas)
         delta = circuit.join(deltas)
         status = _status(delta, err, tol, beta)
+        # the same deviation problem as the general solvers see, for the potentials' bound
+        general = _Deviation(circuit, free0, bound_multipliers(circuit, free0, inputs))
+        shifted = target - circuit.output_potentials(free0, inputs)
+        status = self._flag_ill_conditioned(general, delta, inputs, shifted, beta, err, status)
         if self.throw:
             delta = eqx.error_if(
                 delta,
