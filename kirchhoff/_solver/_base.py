@@ -352,6 +352,20 @@ class AbstractSolver(eqx.Module):
             inputs.ndim == 2,
         )
 
+    def _raise_unless_success(self, x, status):
+        """With ``throw``, a runtime error (inside jit) where the status is not SUCCESS."""
+        if not self.throw:
+            return x
+        return eqx.error_if(
+            x,
+            status != Status.SUCCESS,
+            "kirchhoff: the equilibrium solve did not succeed: a node's KCL residual is above "
+            "its tolerance, a potential is not finite, or (ILL_CONDITIONED) the circuit is too "
+            "ill-conditioned for its dtype to pin the potentials within vtol; raise max_steps "
+            "(n_sweeps), loosen atol/rtol/vtol, use float64, or check the circuit's parameters "
+            "(Equilibrium.status says which, per example).",
+        )
+
     def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, status):
         """SUCCESS becomes ILL_CONDITIONED where a small residual does not pin the potentials
         within vtol (the circuit is too ill-conditioned for its dtype)."""
@@ -371,16 +385,7 @@ class AbstractSolver(eqx.Module):
         tol = self.tolerance(circuit, free_ng, inputs, target, beta)
         status = _status(free_ng, err, tol, beta)
         status = self._flag_ill_conditioned(circuit, free_ng, inputs, target, beta, err, status)
-        if self.throw:
-            free = eqx.error_if(
-                free,
-                status != Status.SUCCESS,
-                "kirchhoff: the equilibrium solve did not succeed: a node's KCL residual is "
-                "above its tolerance, a potential is not finite, or (ILL_CONDITIONED) the "
-                "circuit is too ill-conditioned for its dtype to pin the potentials within "
-                "vtol; raise max_steps, loosen atol/rtol/vtol, use float64, or check the "
-                "circuit's parameters (Equilibrium.status says which, per example).",
-            )
+        free = self._raise_unless_success(free, status)
         res = jnp.max(err, initial=0.0)
         return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)
 

@@ -16,7 +16,6 @@ from .._layered import LayeredNetwork
 from ._base import (
     AbstractSolver,
     Equilibrium,
-    Status,
     _Deviation,
     _max_ratio,
     _status,
@@ -273,13 +272,7 @@ class BlockCoordinateDescent(AbstractSolver):
         general = _Deviation(circuit, free0, bound_multipliers(circuit, free0, inputs))
         shifted = target - circuit.output_potentials(free0, inputs)
         status = self._flag_ill_conditioned(general, delta, inputs, shifted, beta, err, status)
-        if self.throw:
-            delta = eqx.error_if(
-                delta,
-                status != Status.SUCCESS,
-                "kirchhoff: the nudged phase did not converge (a node's KCL residual is above "
-                "its tolerance, or a potential is not finite); raise max_steps or n_sweeps.",
-            )
+        delta = self._raise_unless_success(delta, status)
         return Equilibrium(
             free=free0 + delta,
             status=status,
