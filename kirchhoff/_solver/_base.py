@@ -359,11 +359,12 @@ class AbstractSolver(eqx.Module):
         return eqx.error_if(
             x,
             status != Status.SUCCESS,
-            "kirchhoff: the equilibrium solve did not succeed: a node's KCL residual is above "
-            "its tolerance, a potential is not finite, or (ILL_CONDITIONED) the circuit is too "
-            "ill-conditioned for its dtype to pin the potentials within vtol; raise max_steps "
-            "(n_sweeps), loosen atol/rtol/vtol, use float64, or check the circuit's parameters "
-            "(Equilibrium.status says which, per example).",
+            "kirchhoff: the equilibrium solve did not converge to a trusted answer: a node's "
+            "KCL residual is above its tolerance, a potential is not finite, or "
+            "(ILL_CONDITIONED) the circuit is too ill-conditioned for its dtype to pin the "
+            "potentials within vtol; raise max_steps (n_sweeps), loosen atol/rtol/vtol, use "
+            "float64, or check the circuit's parameters (Equilibrium.status says which, per "
+            "example).",
         )
 
     def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, status):
