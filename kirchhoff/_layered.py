@@ -211,6 +211,13 @@ class LayeredNetwork(AbstractCircuit):
             hi_ok, shockley_co_content_increment(u_hi, dv, *args), 0.0
         )
 
+    def potential_scale(self, free, inputs):
+        # the sources hold ±γx, not the raw features
+        return jnp.maximum(
+            jnp.max(jnp.abs(free), initial=0.0),
+            jnp.max(jnp.abs(self.source_potentials(inputs)), initial=0.0),
+        )
+
     def current_scale(self, free, inputs, change=None):
         layers = [self.source_potentials(inputs), *self.split(free)]
         if change is None:

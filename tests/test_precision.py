@@ -111,6 +111,22 @@ def test_layered_eqprop_matches_implicit(diode, dtype):
         assert rel_error(fused, reference) <= 1e-2
 
 
+def test_layered_statuses_with_a_large_input_gain():
+    """The sources hold ±γx: the potentials' scale (for the error bound) is γ·|x|, not |x|.
+    DRNs train with γ = 100; their phases must not be flagged ILL_CONDITIONED."""
+    dtype = jnp.result_type(float)
+    net = kh.drn(jax.random.PRNGKey(5), (784, 16, 10), input_gain=100.0, dtype=dtype)
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.uniform(0, 1, (8, 784)) * (rng.random((8, 784)) < 0.2), dtype)
+    y = jnp.asarray(np.eye(10)[rng.integers(0, 10, 8)], dtype)
+    solver = kh.BlockCoordinateDescent()
+    free = solver.solve(net, x)
+    assert np.all(free.status == kh.Status.SUCCESS)
+    result = kh.eqprop_gradient(net, solver, x, y, 1.0, free=free)
+    assert np.all(result.nudged_positive.status == kh.Status.SUCCESS)
+    assert np.all(result.nudged_negative.status == kh.Status.SUCCESS)
+
+
 # ---- statuses that mean the potentials are right ------------------------------------------
 def _wide_circuit(seed, dtype):
     """A resistor graph whose conductances span 12 decades (1 nS … 1 kS, drawn per ``seed``
