@@ -90,10 +90,7 @@ class AbstractCircuit(eqx.Module):
 
     def astype(self, dtype):
         """The same circuit with every floating array (parameters included) cast to ``dtype``."""
-        dtype = jax.dtypes.canonicalize_dtype(dtype)
-        return jax.tree_util.tree_map(
-            lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self
-        )
+        return cast_floats(self, jax.dtypes.canonicalize_dtype(dtype))
 
     def energy_increment(
         self, free: FreePotentials, change: FreePotentials, inputs: Inputs
@@ -134,6 +131,11 @@ class AbstractCircuit(eqx.Module):
         """Net current leaving each free node through its elements, in amperes (0 at equilibrium
         for circuits without ideal diodes)."""
         return jax.grad(self.energy)(free, inputs) / self.node_weight_free()
+
+
+def cast_floats(tree, dtype):
+    """``tree`` with every floating array cast to ``dtype``."""
+    return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
 def _find(parent, i):
@@ -369,9 +371,7 @@ class Circuit(AbstractCircuit):
         trainable = [getattr(e, f) for e in elements for f in type(e).trainable_fields]
         params = trainable or jax.tree_util.tree_leaves(eqx.filter(elements, eqx.is_inexact_array))
         dtype = jnp.result_type(*params) if params else jnp.result_type(float)
-        elements = jax.tree_util.tree_map(
-            lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, elements
-        )
+        elements = cast_floats(elements, dtype)
         self.elements = elements
         self.terminals = tuple(jnp.asarray(t) for t in terminals)
         self.energy_weights = tuple(jnp.asarray(w, dtype) for w in energy_weights)

@@ -81,15 +81,12 @@ def layered_phases(net, inputs, targets, beta, n_sweeps, variant: Variant = "cen
     sums = layer_sums(net)
     free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
     zeros = [jnp.zeros_like(v) for v in free[1:]]
+    nudged = DeviationProblem.at_free_state(net, free, drive, targets, beta, sums)
     pos = neg = None
     if variant in ("positive", "centered"):
-        pos = DeviationProblem.at_free_state(net, free, drive, targets, beta, sums).run(
-            zeros, n_sweeps
-        )
+        pos = nudged.run(zeros, n_sweeps)
     if variant in ("negative", "centered"):
-        neg = DeviationProblem.at_free_state(net, free, drive, targets, -beta, sums).run(
-            zeros, n_sweeps
-        )
+        neg = nudged.with_beta(-beta).run(zeros, n_sweeps)
     res = layer_residuals(net, free, drive, targets, 0.0, sums)
     res = jnp.max(jnp.abs(jnp.concatenate(res, axis=-1)))
     return LayeredPhases(free, pos, neg, res)

@@ -176,6 +176,22 @@ def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:
         raise ValueError(f"{who}: beta must be {need}, got {value}.")
 
 
+def iterate_until_converged(step, ratio, state, max_steps):
+    """Apply ``step`` to ``state`` until ``ratio(state)`` (max error/tolerance) is ≤ 1, is
+    NaN, or ``max_steps`` steps are spent; returns (steps taken, state, final ratio)."""
+
+    def cond(carry):
+        n, _, r = carry
+        return (n < max_steps) & (r > 1) & ~jnp.isnan(r)
+
+    def body(carry):
+        n, state, _ = carry
+        state = step(state)
+        return n + 1, state, ratio(state)
+
+    return jax.lax.while_loop(cond, body, (jnp.array(0), state, ratio(state)))
+
+
 def _max_ratio(err, tol):
     """max err/tol, 0 where both vanish (a node no current reaches yet, with atol = 0)."""
     return jnp.max(jnp.where(err == 0, 0.0, err / tol), initial=0.0)
@@ -245,9 +261,9 @@ class AbstractSolver(eqx.Module):
         scale = self.current_scale(circuit, free, inputs, target, beta)
         return self.atol + self.effective_rtol(free.dtype) * scale
 
-    def potential_error_bound(self, circuit, free, inputs, target, beta, err):
+    def potential_error_bound(self, circuit, free, inputs, target, beta, err, scale):
         """A bound on the error of each free potential (volts), from the KCL residual ``err``
-        plus one rounding unit of the currents at each node, mapped through |H⁻¹|: a node
+        plus one rounding unit of the currents ``scale`` at each node, mapped through |H⁻¹|: a node
         that only a weak link pins (a cluster joined by kilosiemens, held by nanosiemens) is
         uncertain far beyond its residual, and this says so. Nodes on an ideal-diode bound
         are pinned there."""
@@ -256,7 +272,6 @@ class AbstractSolver(eqx.Module):
         pinned = (free <= lo) | (free >= hi)
         h = jnp.where(pinned[:, None] | pinned[None, :], jnp.eye(free.shape[0], dtype=h.dtype), h)
         unit = 0.5 * jnp.finfo(free.dtype).eps
-        scale = self.current_scale(circuit, free, inputs, target, beta)
         t = jnp.where(pinned, 0.0, (err + unit * scale) * circuit.node_weight_free())
         return jnp.abs(jnp.linalg.inv(h)) @ t
 
@@ -367,12 +382,13 @@ class AbstractSolver(eqx.Module):
             "example).",
         )
 
-    def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, status):
+    def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, scale, status):
         """SUCCESS becomes ILL_CONDITIONED where a small residual does not pin the potentials
-        within vtol (the circuit is too ill-conditioned for its dtype)."""
+        within vtol (the circuit is too ill-conditioned for its dtype); ``scale`` is the
+        currents meeting at each node (:meth:`current_scale`)."""
         if not self._bounds_potentials(circuit):
             return status
-        bound = self.potential_error_bound(circuit, free, inputs, target, beta, err)
+        bound = self.potential_error_bound(circuit, free, inputs, target, beta, err, scale)
         # the bound is first-order and pessimistic (worst-case rounding at every node): a
         # floor of 32 ulps keeps well-conditioned float32 solves from being flagged
         vtol = jnp.maximum(self.vtol, 32 * jnp.finfo(free.dtype).eps)
@@ -383,9 +399,12 @@ class AbstractSolver(eqx.Module):
         """Status and residual of a solution (no gradient flows into them)."""
         free_ng = jax.lax.stop_gradient(free)
         err = self.kcl_error(circuit, free_ng, inputs, target, beta)
-        tol = self.tolerance(circuit, free_ng, inputs, target, beta)
+        scale = self.current_scale(circuit, free_ng, inputs, target, beta)
+        tol = self.atol + self.effective_rtol(free_ng.dtype) * scale
         status = _status(free_ng, err, tol, beta)
-        status = self._flag_ill_conditioned(circuit, free_ng, inputs, target, beta, err, status)
+        status = self._flag_ill_conditioned(
+            circuit, free_ng, inputs, target, beta, err, scale, status
+        )
         free = self._raise_unless_success(free, status)
         res = jnp.max(err, initial=0.0)
         return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)

@@ -20,6 +20,7 @@ from ._base import (
     _max_ratio,
     _status,
     bound_multipliers,
+    iterate_until_converged,
 )
 from ._jaxopt import linear_solve
 
@@ -222,19 +223,10 @@ class BlockCoordinateDescent(AbstractSolver):
             tol = self.tolerance(circuit, circuit.join(free_layers), inputs, target, beta)
             return _max_ratio(err, tol)
 
-        def cond(carry):
-            step, _, r = carry
-            return (step < self.max_steps) & (r > 1) & ~jnp.isnan(r)
+        def step(free_layers):
+            return sweep(circuit, [inputs, *free_layers], drive, target, beta, sums)[1:]
 
-        def body(carry):
-            step, free_layers, _ = carry
-            new = sweep(circuit, [inputs, *free_layers], drive, target, beta, sums)[1:]
-            return step + 1, new, ratio(new)
-
-        free_layers = layers[1:]
-        n, free_layers, r = jax.lax.while_loop(
-            cond, body, (jnp.array(0), free_layers, ratio(free_layers))
-        )
+        n, free_layers, r = iterate_until_converged(step, ratio, layers[1:], self.max_steps)
         return circuit.join(free_layers), (n, r)
 
     def _solve_nudged_one(self, circuit, inputs, target, beta, free0):
@@ -250,28 +242,19 @@ class BlockCoordinateDescent(AbstractSolver):
             deltas = problem.run(zeros, self.n_sweeps)
             n = jnp.array(self.n_sweeps)
         else:
-
-            def ratio(deltas):
-                return _max_ratio(problem.error(deltas), problem.tolerance(self, deltas))
-
-            def cond(carry):
-                step, _, r = carry
-                return (step < self.max_steps) & (r > 1) & ~jnp.isnan(r)
-
-            def body(carry):
-                step, deltas, _ = carry
-                new = problem.sweep(deltas)
-                return step + 1, new, ratio(new)
-
-            n, deltas, _ = jax.lax.while_loop(cond, body, (jnp.array(0), zeros, ratio(zeros)))
+            ratio = lambda d: _max_ratio(problem.error(d), problem.tolerance(self, d))
+            n, deltas, _ = iterate_until_converged(problem.sweep, ratio, zeros, self.max_steps)
         err = problem.error(deltas)
-        tol = problem.tolerance(self, deltas)
+        scale = problem.current_scale(deltas)
+        tol = self.atol + self.effective_rtol(err.dtype) * scale
         delta = circuit.join(deltas)
         status = _status(delta, err, tol, beta)
         # the same deviation problem as the general solvers see, for the potentials' bound
         general = _Deviation(circuit, free0, bound_multipliers(circuit, free0, inputs))
         shifted = target - circuit.output_potentials(free0, inputs)
-        status = self._flag_ill_conditioned(general, delta, inputs, shifted, beta, err, status)
+        status = self._flag_ill_conditioned(
+            general, delta, inputs, shifted, beta, err, scale, status
+        )
         delta = self._raise_unless_success(delta, status)
         return Equilibrium(
             free=free0 + delta,
@@ -318,6 +301,11 @@ class DeviationProblem(eqx.Module):
             else:
                 kept.append(jnp.zeros_like(free[m]))
         return cls(net, list(free), kept, list(sums), target - free[-1], jnp.asarray(beta))
+
+    def with_beta(self, beta):
+        """The same free state nudged by another β (e.g. −β): the kept currents do not
+        depend on β, so both nudged phases share one :meth:`at_free_state`."""
+        return eqx.tree_at(lambda p: p.beta, self, jnp.asarray(beta, self.beta.dtype))
 
     def terms(self, deltas, m):
         """S and ΔR at layer m (``deltas`` is [h1, …, out] deviations)."""
@@ -411,7 +399,12 @@ class DeviationProblem(eqx.Module):
         return jnp.abs(net.join(out))
 
     def tolerance(self, solver, deltas):
-        """Per node: atol + rtol·(currents of the deviation, the nudge and the held diodes)."""
+        """Per node: atol + rtol·:meth:`current_scale`, amperes."""
+        scale = self.current_scale(deltas)
+        return solver.atol + solver.effective_rtol(scale.dtype) * scale
+
+    def current_scale(self, deltas):
+        """Per node, the currents of the deviation, the nudge and the held diodes (amperes)."""
         net = self.net
         free = net.join(self.free[1:])
         scale = net.current_scale(free, self.free[0], change=net.join(deltas))
@@ -421,5 +414,4 @@ class DeviationProblem(eqx.Module):
             / net.layer_weight(net.n_layers)
             * jnp.abs(self.shifted_target - deltas[-1])
         )
-        extra = net.join([*held, nudge])
-        return solver.atol + solver.effective_rtol(free.dtype) * (scale + extra)
+        return scale + net.join([*held, nudge])

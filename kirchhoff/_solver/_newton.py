@@ -4,7 +4,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, _nudged_energy, _nudged_energy_change, _nudged_hessian
+from ._base import (
+    AbstractSolver,
+    _nudged_energy,
+    _nudged_energy_change,
+    _nudged_hessian,
+    iterate_until_converged,
+)
 
 
 def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=True):
@@ -77,21 +83,16 @@ class DampedNewton(AbstractSolver):
             )
 
     def _run(self, circuit, init, inputs, target, beta):
-        def cond(carry):
-            step, _, ratio = carry
-            return (step < self.max_steps) & (ratio > 1) & ~jnp.isnan(ratio)
-
-        def body(carry):
-            step, free, _ = carry
+        def step(free):
             new, _ = _newton_step(
                 circuit, free, inputs, target, beta, self.n_halvings, vectorised=False
             )
-            # the tolerance follows the iterate: its current scale depends on the diodes' bias
-            return step + 1, new, self.error_ratio(circuit, new, inputs, target, beta)
+            return new
 
-        ratio0 = self.error_ratio(circuit, init, inputs, target, beta)
-        n_steps, free, ratio = jax.lax.while_loop(cond, body, (jnp.array(0), init, ratio0))
-        return free, (n_steps, ratio)
+        # the tolerance follows the iterate: its current scale depends on the diodes' bias
+        ratio = lambda free: self.error_ratio(circuit, free, inputs, target, beta)
+        n_steps, free, r = iterate_until_converged(step, ratio, init, self.max_steps)
+        return free, (n_steps, r)
 
     def solve_unrolled(self, circuit, inputs, target=None, beta=0.0, init=None):
         """Potentials after exactly ``max_steps`` Newton steps, differentiable by unrolling
