@@ -300,7 +300,8 @@ class DeviationProblem(eqx.Module):
                 kept.append(e - jnp.clip(e, lo, hi))
             else:
                 kept.append(jnp.zeros_like(free[m]))
-        return cls(net, list(free), kept, list(sums), target - free[-1], jnp.asarray(beta))
+        beta = jnp.asarray(beta, free[-1].dtype)  # a Python β must not promote float32 phases
+        return cls(net, list(free), kept, list(sums), target - free[-1], beta)
 
     def with_beta(self, beta):
         """The same free state nudged by another β (e.g. −β): the kept currents do not
