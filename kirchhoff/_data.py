@@ -36,6 +36,7 @@ __all__ = [
     "load_dataset",
     "one_hot",
     "read_idx",
+    "split_validation",
     "train_test",
     "write_idx",
 ]
@@ -193,6 +194,21 @@ def train_test(
     # the test split from the same place as the train split, so the two always match
     test = load_dataset(name, "test", data_dir=data_dir, source=train.source)
     return train, test
+
+
+def split_validation(dataset: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: ``n_val`` examples drawn from ``dataset`` by a fixed permutation
+    (``seed``), and the rest in their original order. The same ``n_val`` and ``seed`` always
+    hold out the same examples, whatever the training run's own seed."""
+    n = len(dataset)
+    if isinstance(n_val, bool) or not isinstance(n_val, int | np.integer) or not 0 < n_val < n:
+        raise ValueError(f"n_val must be an integer in [1, {n - 1}]; got {n_val!r}.")
+    held = np.zeros(n, bool)
+    held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+    part = lambda mask, split: dataclasses.replace(
+        dataset, images=dataset.images[mask], labels=dataset.labels[mask], split=split
+    )
+    return part(~held, dataset.split), part(held, f"{dataset.split}[validation]")
 
 
 def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

@@ -326,6 +326,22 @@ def test_batches_accept_jax_keys(indexed_dataset):
         kh.batches(indexed_dataset, 4, "seed")
 
 
+def test_split_validation_holds_out_a_fixed_part(indexed_dataset):
+    train, val = kh.split_validation(indexed_dataset, 5)
+    rows_t, rows_v = _rows([(train.images, None)]), _rows([(val.images, None)])
+    assert len(val) == 5 and len(train) == 18 and val.split == "train[validation]"
+    assert sorted([*rows_t.tolist(), *rows_v.tolist()]) == list(range(23))  # a partition
+    assert np.all(np.diff(rows_t) > 0)  # the rest keep their order
+    assert np.array_equal(val.labels, rows_v % 10)  # labels travel with their images
+    _, again = kh.split_validation(indexed_dataset, 5)
+    _, other = kh.split_validation(indexed_dataset, 5, seed=1)
+    assert np.array_equal(_rows([(again.images, None)]), rows_v)
+    assert not np.array_equal(_rows([(other.images, None)]), rows_v)
+    for bad in (0, 23, 2.5, True):
+        with pytest.raises(ValueError, match="n_val"):
+            kh.split_validation(indexed_dataset, bad)
+
+
 def test_one_hot():
     encoded = kh.one_hot(np.array([2, 0, 9]))
     assert encoded.dtype == np.float32 and encoded.shape == (3, 10)

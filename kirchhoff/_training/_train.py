@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._data import Dataset, batches, load_dataset
+from .._data import Dataset, batches, load_dataset, split_validation
 from .._layered import LayeredNetwork, make_model
 from .._learning._autodiff import implicit_gradient
 from .._learning._layered import (
@@ -53,13 +53,24 @@ class TrainConfig:
     input_gain: float = 100.0
     init_scale: float = 1.0
     max_conductance: float | None = None
-    diode: str = "ideal"
+    diode: str | None = None  # None: the model's own (Shockley for seed, ideal for DRNs)
+    amp_gain: float | None = None  # the seed network's amplifier gain (None: its default)
     seed: int = 0
     dtype: str = "float32"
     train_limit: int | None = None
     test_limit: int | None = None
+    val_size: int = 0  # examples held out of the training split to choose settings on
     data_dir: str | None = None
     out: str = "runs/default"
+    recipe: str | None = None  # the recipe these settings started from, for the record
+
+    @classmethod
+    def from_recipe(cls, name: str, **overrides) -> "TrainConfig":
+        """The configuration of recipe ``name`` (see ``kirchhoff._training.RECIPES``), with
+        ``overrides`` applied on top."""
+        from ._recipes import recipe_fields
+
+        return cls(**{**recipe_fields(name), **overrides})
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -68,6 +79,14 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'sgd' or 'adam'.")
         if self.epochs < 0 or self.batch_size < 1 or self.n_sweeps < 1:
             raise ValueError("epochs must be ≥ 0, batch_size and n_sweeps ≥ 1.")
+        if self.val_size < 0:
+            raise ValueError("val_size must be ≥ 0.")
+        if self.diode not in (None, "ideal", "shockley"):
+            raise ValueError(f"unknown diode {self.diode!r}; choose 'ideal' or 'shockley'.")
+        if self.amp_gain is not None and (self.model != "seed" or not self.amp_gain > 0):
+            raise ValueError("amp_gain is the seed network's amplifier gain: > 0, model 'seed'.")
+        if not self.input_gain > 0:
+            raise ValueError("input_gain must be positive.")
         if not self.beta > 0 or not self.lr > 0:
             raise ValueError("beta and lr must be positive.")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -85,11 +104,13 @@ class TrainConfig:
 
 
 def build_model(cfg: TrainConfig) -> LayeredNetwork:
-    kwargs: dict[str, Any] = dict(
-        input_gain=cfg.input_gain, diode=cfg.diode, dtype=jnp.dtype(cfg.dtype)
-    )
+    kwargs: dict[str, Any] = dict(input_gain=cfg.input_gain, dtype=jnp.dtype(cfg.dtype))
+    if cfg.diode is not None:
+        kwargs["diode"] = cfg.diode
     if cfg.model != "seed":
         kwargs["init_scale"] = cfg.init_scale
+    elif cfg.amp_gain is not None:
+        kwargs["amp_gain"] = cfg.amp_gain
     return make_model(cfg.model, jax.random.PRNGKey(cfg.seed), **kwargs)
 
 
@@ -192,6 +213,12 @@ def _subset(data: Dataset, limit):
     return dataclasses.replace(data, images=data.images[:limit], labels=data.labels[:limit])
 
 
+def read_metrics(out) -> list[dict]:
+    """The per-epoch records of the run in directory ``out`` (its ``metrics.jsonl``)."""
+    text = (pathlib.Path(out) / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
 def _atomic_write(path: pathlib.Path, write):
     tmp = path.with_suffix(path.suffix + ".tmp")
     write(tmp)
@@ -243,6 +270,9 @@ def plot_learning_curve(records: list[dict], path: pathlib.Path) -> None:
     ep = [r["epoch"] for r in records]
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     ax[0].plot(ep, [r["train_loss"] for r in records], "o-", label="train (running)")
+    if "val_loss" in records[-1]:
+        ax[0].plot(ep, [r["val_loss"] for r in records], "^-", label="validation")
+        ax[1].plot(ep, [r["val_error_percent"] for r in records], "^-", label="validation")
     ax[0].plot(ep, [r["test_loss"] for r in records], "s-", label="test")
     ax[0].set_xlabel("epoch"), ax[0].set_ylabel("loss ½‖v_out − y‖²"), ax[0].legend()
     ax[1].plot(ep, [r["train_error_percent"] for r in records], "o-", label="train (running)")
@@ -272,14 +302,23 @@ def train(
         _subset(load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir), cfg.train_limit),
         _subset(load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir), cfg.test_limit),
     )
+    val_data = None
+    if cfg.val_size:
+        if cfg.val_size >= len(train_data):
+            raise ValueError(
+                f"val_size {cfg.val_size} leaves no training examples out of {len(train_data)}."
+            )
+        train_data, val_data = split_validation(train_data, cfg.val_size)
     steps_per_epoch = len(train_data) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"batch_size {cfg.batch_size} is larger than the {len(train_data)} training examples."
+        )
     optimizer = build_optimizer(cfg, steps_per_epoch)
     if resume and (out / "checkpoint.json").exists():
         _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
         params, static = eqx.partition(net, net.trainable_filter())
-        records = [
-            json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line
-        ]
+        records = read_metrics(out)
         records = [r for r in records if r["epoch"] <= start_epoch]
     else:
         net = build_model(cfg)
@@ -324,6 +363,10 @@ def train(
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         net = eqx.combine(params, static)
         ev = evaluate(net, test_data, cfg.eval_sweeps)
+        val = {}
+        if val_data is not None:
+            ev_val = evaluate(net, val_data, cfg.eval_sweeps)
+            val = {"val_loss": ev_val["loss"], "val_error_percent": ev_val["error_percent"]}
         rec = {
             "epoch": epoch,
             "step": step,
@@ -334,6 +377,7 @@ def train(
             "train_error_percent": 100.0 * wrong / max(seen, 1),
             "test_loss": ev["loss"],
             "test_error_percent": ev["error_percent"],
+            **val,
             "max_free_residual_amps": res_max,
             "epoch_seconds": time.perf_counter() - t0,
             "examples_per_second": seen / (time.perf_counter() - t0),
@@ -358,8 +402,12 @@ def train(
         "epochs_run": len(records),
         "final": records[-1] if records else None,
         "best_test_error_percent": min((r["test_error_percent"] for r in records), default=None),
+        "best_val_error_percent": min(
+            (r["val_error_percent"] for r in records if "val_error_percent" in r), default=None
+        ),
         "wall_seconds_this_call": time.perf_counter() - t_start,
         "train_examples": len(train_data),
+        "val_examples": 0 if val_data is None else len(val_data),
         "test_examples": len(test_data),
         "data_source": train_data.source,
     }
