@@ -17,11 +17,17 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from kirchhoff._data import batches, load_dataset
-from kirchhoff._learning._autodiff import implicit_gradient
-from kirchhoff._learning._layered import layered_eqprop_gradient
-from kirchhoff._solver._bcd import BlockCoordinateDescent
-from kirchhoff._training._train import TrainConfig, build_model, build_optimizer, make_step
+from kirchhoff import (
+    BlockCoordinateDescent,
+    TrainConfig,
+    batches,
+    build_model,
+    build_optimizer,
+    implicit_gradient,
+    layered_eqprop_gradient,
+    load_dataset,
+    make_train_step,
+)
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SETTINGS = {
@@ -78,7 +84,7 @@ def main():
         params, static = eqx.partition(net, net.trainable_filter())
         optimizer = build_optimizer(cfg, len(train) // cfg.batch_size)
         opt_state = optimizer.init(params)
-        step = make_step(cfg, static, optimizer)
+        step = make_train_step(cfg, static, optimizer)
         eye = np.eye(10, dtype=np.float32)
         for xb, lb in batches(train, cfg.batch_size, np.random.default_rng([cfg.seed, 1])):
             params, opt_state, *_ = step(params, opt_state, jnp.asarray(xb), jnp.asarray(eye[lb]))

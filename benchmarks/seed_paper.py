@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kirchhoff._data import batches, load_dataset, split_validation
-from kirchhoff._training._train import TrainConfig, read_metrics, train
+import kirchhoff as kh
+from kirchhoff import TrainConfig, batches, load_dataset, read_metrics, split_validation, train
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 DATASETS = {"mnist": "mnist_subset", "fashion": "fashion_mnist"}
@@ -111,7 +111,6 @@ def analog_run(name, cfg: TrainConfig):
 def spice_check(net, test_data, n_examples):
     """Max |ngspice − kirchhoff| over all nodes for the first test examples (volts), both in
     float64: the trained network as a general Circuit, solved by damped Newton."""
-    import kirchhoff as kh
 
     jax.config.update("jax_enable_x64", True)  # the benchmark's last step: training is done
     circuit = net.astype(jnp.float64).to_circuit()
@@ -145,6 +144,7 @@ def plot(report, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     blocks = report["datasets"]
     fig, axes = plt.subplots(1, len(blocks), figsize=(6 * len(blocks), 4), squeeze=False)
@@ -161,6 +161,8 @@ def plot(report, path):
             )
             line.set_label(f"{run['system']}: {run['curve'][-1]['test_error_percent']:.2f} %")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("epoch")
         ax.set_ylabel("error (%)  — test solid, validation dotted")
         ax.set_title(f"{block['dataset']} ({block['train_examples']} train)")

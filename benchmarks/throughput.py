@@ -17,10 +17,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from kirchhoff._layered import MODELS, drn
-from kirchhoff._learning._layered import layered_eqprop_gradient
+import kirchhoff as kh
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -55,29 +53,27 @@ def flops_per_example(sizes, n_sweeps, n_phases=3):
     return flops
 
 
-def make_step(net, beta, n_sweeps, lr):
+def make_step(model, batch, beta, n_sweeps, lr, dtype):
+    """The training step that ``kirchhoff.train`` runs (phases, statuses, SGD update,
+    projection), jit-compiled, with its initial parameters and optimiser state."""
+    cfg = kh.TrainConfig(
+        model=model,
+        batch_size=batch,
+        beta=beta,
+        n_sweeps=n_sweeps,
+        lr=lr,
+        input_gain=100.0,
+        dtype=jnp.dtype(dtype).name,
+    )
+    net = kh.build_model(cfg)
     params, static = eqx.partition(net, net.trainable_filter())
-    opt = optax.sgd(lr)
-
-    # jax.jit (the static part closed over) so that the compiled step reports its memory
-    @jax.jit
-    def step(params, opt_state, x, y):
-        n = eqx.combine(params, static)
-        grads, loss, _ = layered_eqprop_gradient(n, x, y, beta, n_sweeps)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        params = eqx.tree_at(
-            lambda p: p.weights, params, tuple(jnp.maximum(w, 0) for w in params.weights)
-        )
-        return params, opt_state, loss
-
-    return step, params, opt.init(params)
+    optimizer = kh.build_optimizer(cfg)
+    return kh.make_train_step(cfg, static, optimizer), params, optimizer.init(params)
 
 
 def measure(model, batch, n_sweeps, dtype, seconds):
-    sizes = MODELS[model]
-    net = drn(jax.random.PRNGKey(0), sizes, input_gain=100.0, dtype=dtype)
-    step, params, opt_state = make_step(net, 1.0, n_sweeps, 0.01)
+    sizes = kh.MODELS[model]
+    step, params, opt_state = make_step(model, batch, 1.0, n_sweeps, 0.01, dtype)
     rng = np.random.default_rng(0)
     n_buf = 8
     xs = [jnp.asarray(rng.random((batch, sizes[0])), dtype) for _ in range(n_buf)]
@@ -89,17 +85,17 @@ def measure(model, batch, n_sweeps, dtype, seconds):
         mem = int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
     except Exception as err:  # not every backend reports it
         print(f"memory analysis unavailable: {err}")
-    params, opt_state, loss = step(params, opt_state, xs[0], ys[0])
-    loss.block_until_ready()
+    params, opt_state, info = step(params, opt_state, xs[0], ys[0])
+    info.loss.block_until_ready()
     n_steps, t0 = 0, time.perf_counter()
     while True:
-        params, opt_state, loss = step(params, opt_state, xs[n_steps % n_buf], ys[n_steps % n_buf])
+        params, opt_state, info = step(params, opt_state, xs[n_steps % n_buf], ys[n_steps % n_buf])
         n_steps += 1
         if n_steps % 4 == 0:
-            loss.block_until_ready()
+            info.loss.block_until_ready()
             if time.perf_counter() - t0 > seconds:
                 break
-    loss.block_until_ready()
+    info.loss.block_until_ready()
     elapsed = time.perf_counter() - t0
     return n_steps * batch / elapsed, mem
 
@@ -122,7 +118,7 @@ def main():
     gflops = matmul_gflops(dtype, seconds=1.0 if args.quick else 3.0)
     records = []
     for model in args.models.split(","):
-        fpe = flops_per_example(MODELS[model], args.n_sweeps)
+        fpe = flops_per_example(kh.MODELS[model], args.n_sweeps)
         bound = gflops * 1e9 / fpe
         for batch in batches:
             eps, mem = measure(model, batch, args.n_sweeps, dtype, seconds)

@@ -9,7 +9,7 @@ import json
 import pathlib
 import time
 
-from kirchhoff._training._train import TrainConfig, read_metrics, train
+from kirchhoff import TrainConfig, read_metrics, train
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 TARGET_FASHION_DRN1H = 10.38  # % test error, Scellier 2024, centered EqProp

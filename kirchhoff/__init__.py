@@ -39,12 +39,17 @@ from ._learning._eqprop import energy_gradient as energy_gradient
 from ._learning._eqprop import eqprop_gradient as eqprop_gradient
 from ._learning._eqprop import local_conductance_gradient as local_conductance_gradient
 from ._learning._eqprop import local_conductance_gradients as local_conductance_gradients
+from ._learning._layered import LayeredPhases as LayeredPhases
+from ._learning._layered import layered_backprop_gradient as layered_backprop_gradient
+from ._learning._layered import layered_eqprop_gradient as layered_eqprop_gradient
+from ._learning._layered import layered_phases as layered_phases
 from ._solver import LBFGS as LBFGS
 from ._solver import AbstractSolver as AbstractSolver
 from ._solver import BlockCoordinateDescent as BlockCoordinateDescent
 from ._solver import BoxQP as BoxQP
 from ._solver import DampedNewton as DampedNewton
 from ._solver import Equilibrium as Equilibrium
+from ._solver import NotConvergedError as NotConvergedError
 from ._solver import Status as Status
 from ._spice import NetlistError as NetlistError
 from ._spice import NgspiceConvergenceError as NgspiceConvergenceError
@@ -55,5 +60,16 @@ from ._spice import netlist_inputs as netlist_inputs
 from ._spice import ngspice_potentials as ngspice_potentials
 from ._spice import spice_node_names as spice_node_names
 from ._spice import to_netlist as to_netlist
+from ._training import RECIPES as RECIPES
+from ._training import StepInfo as StepInfo
+from ._training import TrainConfig as TrainConfig
+from ._training import build_model as build_model
+from ._training import build_optimizer as build_optimizer
+from ._training import evaluate as evaluate
+from ._training import load_checkpoint as load_checkpoint
+from ._training import make_train_step as make_train_step
+from ._training import predict as predict
+from ._training import read_metrics as read_metrics
+from ._training import train as train
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ import sys
 
 def _train_parser(sub):
     from ._training._recipes import RECIPES
-    from ._training._train import ALGORITHMS, TrainConfig
+    from ._training._train import ALGORITHMS, ON_UNCONVERGED, TrainConfig
 
     d = TrainConfig()
     # no argparse defaults: a flag the user gives overrides the recipe, one they leave out
@@ -48,6 +48,18 @@ def _train_parser(sub):
     p.add_argument(
         "--n-sweeps", type=int, help=f"block coordinate descent sweeps per phase ({d.n_sweeps})"
     )
+    p.add_argument(
+        "--phase-rtol",
+        type=float,
+        help=f"a phase converged when each node's residual/conductance ≤ this × the phase's "
+        f"potential scale ({d.phase_rtol:g})",
+    )
+    p.add_argument(
+        "--on-unconverged",
+        choices=ON_UNCONVERGED,
+        help="an example whose phase did not converge: stop with an error naming it (error, "
+        "the default), leave it out of the gradient (skip), or train on it and count (warn)",
+    )
     p.add_argument("--input-gain", type=float, help=f"({d.input_gain})")
     p.add_argument(
         "--diode",
@@ -70,9 +82,11 @@ def _train_parser(sub):
 
 
 def main(argv=None) -> int:
+    from ._solver import NotConvergedError
+
     try:
         return _main(argv)
-    except (ValueError, OSError, FloatingPointError) as error:
+    except (ValueError, OSError, FloatingPointError, NotConvergedError) as error:
         # a careless flag or a missing dataset is one clear line, not a traceback
         print(f"kirchhoff: error: {error}", file=sys.stderr)
         return 2

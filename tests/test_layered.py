@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kirchhoff as kh
-from kirchhoff._learning._layered import layered_backprop_gradient, layered_eqprop_gradient
+from kirchhoff import layered_backprop_gradient, layered_eqprop_gradient
 
 
 def _leaves(tree):

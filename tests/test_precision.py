@@ -17,7 +17,7 @@ import pytest
 from helpers import random_circuit, random_inputs, random_targets, rel_error, tree_flat
 
 import kirchhoff as kh
-from kirchhoff._learning._layered import layered_eqprop_gradient
+from kirchhoff import layered_eqprop_gradient
 
 X64 = bool(jax.config.jax_enable_x64)
 # float32 runs in the x64-off process (as a new user's session); this one checks float64, and
@@ -249,8 +249,7 @@ def test_beta_is_data():
 
 # ---- a training step ---------------------------------------------------------------------
 def test_float32_training_run_learns(tmp_path):
-    from kirchhoff._data import load_dataset
-    from kirchhoff._training._train import TrainConfig, evaluate, train
+    from kirchhoff import TrainConfig, evaluate, load_dataset, train
 
     cfg = TrainConfig(
         model="drn:784-32-10",

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import kirchhoff as kh
+from kirchhoff import RECIPES, TrainConfig, build_model, load_checkpoint, train
 from kirchhoff.__main__ import main
-from kirchhoff._training._recipes import RECIPES
-from kirchhoff._training._train import TrainConfig, build_model, load_checkpoint, train
 
 
 def _cfg(tmp_path, name, **kw):
@@ -157,3 +157,61 @@ def test_cli_recipe_with_overrides_and_validation(tmp_path, capsys):
     assert main(["train", "--val-size", "5000", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kirchhoff: error:") and "val_size" in err[0]
+
+
+def test_training_phases_report_their_status(tmp_path):
+    # four sweeps converge every phase of this small DRN; the epoch's record says so
+    train(_cfg(tmp_path, "ok", epochs=1, train_limit=160), progress=False)
+    rec = json.loads((tmp_path / "ok" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert set(rec["phases"]) == {"free", "positive", "negative"}
+    assert all(p["converged_fraction"] == 1.0 for p in rec["phases"].values())
+    assert rec["max_free_residual_amps"] == rec["phases"]["free"]["max_residual_amps"]
+    # one sweep leaves the nudged phases short of their tolerance: by default training stops
+    # at the first such step, naming the step, the phase and the examples
+    one = dict(epochs=1, train_limit=160, n_sweeps=1)
+    with pytest.raises(kh.NotConvergedError, match=r"training step 1 \(epoch 1\): the \w+ phase"):
+        train(_cfg(tmp_path, "stop", **one), progress=False)
+    # 'warn' trains on them and counts them; 'skip' leaves them out of the gradient
+    for policy in ("warn", "skip"):
+        with pytest.warns(UserWarning, match="did not converge within 1 sweeps"):
+            train(_cfg(tmp_path, policy, on_unconverged=policy, **one), progress=False)
+        rec = json.loads((tmp_path / policy / "metrics.jsonl").read_text().splitlines()[-1])
+        assert rec["phases"]["positive"]["unconverged_examples"] > 0
+    with pytest.raises(ValueError, match="on_unconverged"):
+        TrainConfig(on_unconverged="ignore")
+
+
+def test_skipping_unconverged_examples_is_the_mean_over_the_rest():
+    net = kh.drn(jax.random.PRNGKey(0), (12, 6, 3), input_gain=3.0)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((8, 12)))
+    y = jnp.asarray(np.eye(3)[rng.integers(0, 3, 8)])
+    full, _, ph = kh.layered_eqprop_gradient(net, x, y, 0.1, 2)
+    ratio = lambda eq: np.asarray(eq.residual)  # examples differ in how far they got
+    assert np.ptp(ratio(ph.positive_eq)) > 0
+    # a tolerance almost no example meets: the gradient is the mean over those that do
+    tight, _, ph_tight = kh.layered_eqprop_gradient(
+        net, x, y, 0.1, 2, rtol=1e-30, skip_unconverged=True
+    )
+    kept = np.asarray(ph_tight.converged())
+    assert 0 < kept.sum() < len(kept)
+    # one every example meets: the full gradient
+    every, _, _ = kh.layered_eqprop_gradient(net, x, y, 0.1, 2, rtol=1e30, skip_unconverged=True)
+    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(every), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    # a mask: the mean over the kept examples, as if the batch held only them
+    from kirchhoff._learning._layered import _pair_gradient
+
+    ph = kh.layered_phases(net, x, y, 0.1, 2)
+    other = np.array([True, False, True, True, False, True, False, True])
+    for mask in (kept, other):
+        masked = _pair_gradient(net, x, ph.free, ph.positive, ph.negative, jnp.asarray(mask))
+        pick = lambda layers, m=mask: [v[m] for v in layers]
+        subset = _pair_gradient(net, x[mask], pick(ph.free), pick(ph.positive), pick(ph.negative))
+        for a, b in zip(
+            jax.tree_util.tree_leaves(masked), jax.tree_util.tree_leaves(subset), strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    # the step's gradient under the tight tolerance is the kept examples' (scaled by 1/2β)
+    gw, _ = _pair_gradient(net, x, ph.free, ph.positive, ph.negative, jnp.asarray(kept))
+    np.testing.assert_allclose(tight.weights[0], gw[0] / 0.2, rtol=1e-12, atol=1e-15)

@@ -51,7 +51,7 @@ def energy_gradient_change(circuit: AbstractCircuit, free_potentials, change_a, 
     return jax.jvp(dE, (mid,), (change_a - change_b,))[1]
 
 
-def _check_variant(variant):
+def check_variant(variant):
     if variant not in VARIANTS:
         raise ValueError(f"eqprop: unknown variant {variant!r}; choose one of {VARIANTS}.")
 
@@ -79,7 +79,7 @@ def eqprop_gradient(
     formed from those deviations (:func:`energy_gradient_change`), so the estimate keeps its
     accuracy at small β in float32. ``beta`` may be a traced array (under jit or vmap); an
     invalid traced β gives NONFINITE statuses and a NaN gradient."""
-    _check_variant(variant)
+    check_variant(variant)
     check_beta(beta, positive=True, who="eqprop")
     inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     targets = jnp.asarray(targets, dtype=inputs.dtype)
@@ -131,7 +131,7 @@ def local_conductance_gradient(
 
     The update is Δg = −η·(this). For a resistor behind amplifiers of total gain A, multiply by
     its energy weight 1/A² (``Circuit.energy_weights``)."""
-    _check_variant(variant)
+    check_variant(variant)
     if variant == "centered":
         a, b, denominator = change_positive, change_negative, 4 * beta
     elif variant == "positive":

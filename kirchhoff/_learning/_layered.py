@@ -1,32 +1,52 @@
 """EqProp for layered networks, fused for speed: the input drive is computed once and shared
 by the free and nudged phases, and weight gradients are closed-form matmuls over the batch."""
 
-from typing import Literal
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .._layered import LayeredNetwork
+from .._solver._base import Equilibrium, Status
 from .._solver._bcd import (
+    PHASE_RTOL,
     DeviationProblem,
     input_drive,
     layer_residuals,
     layer_sums,
+    phase_equilibrium,
     run_sweeps,
 )
-
-Variant = Literal["positive", "negative", "centered"]
+from ._eqprop import Variant, check_variant
 
 
 class LayeredPhases(eqx.Module):
     """Per-layer potentials of the free phase and the deviations of the nudged phases from it
-    (batched), and the free residual."""
+    (batched), and each phase's :class:`Equilibrium` (status, sweeps, residual per example)."""
 
     free: list
     positive: list | None  # deviations δ⁺ = v^β − v⁰ per free layer [h1, …, out]
     negative: list | None  # deviations δ⁻ = v^{−β} − v⁰
-    free_residual: jax.Array  # max |KCL| over the batch, amperes
+    free_eq: Equilibrium
+    positive_eq: Equilibrium | None
+    negative_eq: Equilibrium | None
+
+    @property
+    def free_residual(self):
+        """Max |KCL| over the batch (amperes) of the free phase."""
+        return jnp.max(self.free_eq.residual)
+
+    def equilibria(self) -> dict:
+        """The phases that ran, by name: free, positive, negative."""
+        eqs = {"free": self.free_eq, "positive": self.positive_eq, "negative": self.negative_eq}
+        return {k: v for k, v in eqs.items() if v is not None}
+
+    def converged(self):
+        """Per example: every phase that ran reported SUCCESS."""
+        ok = self.free_eq.status == Status.SUCCESS
+        for eq in (self.positive_eq, self.negative_eq):
+            if eq is not None:
+                ok = ok & (eq.status == Status.SUCCESS)
+        return ok
 
 
 def init_layers(net: LayeredNetwork, inputs):
@@ -40,14 +60,22 @@ def init_layers(net: LayeredNetwork, inputs):
     return out
 
 
-def _pair_gradient(net: LayeredNetwork, inputs, free, da, db):
+def _pair_gradient(net: LayeredNetwork, inputs, free, da, db, mask=None):
     """Batch-mean of ∂E/∂θ(v⁰ + δa) − ∂E/∂θ(v⁰ + δb) for weights and biases, in closed form
     and from the deviations: for a conductance ½(u+Δa)² − ½(u+Δb)² = (Δa − Δb)·ū with ū the
-    mean drop u + (Δa + Δb)/2, so that nothing cancels. ``da``/``db`` list [h1, …, out]."""
+    mean drop u + (Δa + Δb)/2, so that nothing cancels. ``da``/``db`` list [h1, …, out].
+    ``mask`` (batch,) keeps only those examples (the mean over them; zero if none)."""
     b = inputs.shape[0]
     gw = []
     d = [None, *(x - y for x, y in zip(da, db, strict=True))]  # Δa − Δb per layer
     mean = [None, *(v + 0.5 * (x + y) for v, x, y in zip(free[1:], da, db, strict=True))]
+    if mask is not None:
+        # every term below is linear in Δa − Δb: zero the dropped rows (NaN-safe) and rescale
+        keep = lambda a: jnp.where(mask[:, None], a, 0.0)
+        d = [None, *(keep(x) for x in d[1:])]
+        mean = [None, *(keep(x) for x in mean[1:])]
+        rescale = b / jnp.maximum(jnp.sum(mask), 1)
+        d = [None, *(x * rescale.astype(x.dtype) for x in d[1:])]
     for k, w in enumerate(net.weights):
         wk = net.layer_weight(k + 1)
         # (Δa − Δb)·ū = (D_u − D_v)(ū − v̄) per (i, j): row and column terms plus two products
@@ -73,31 +101,49 @@ def as_gradient(net: LayeredNetwork, gw, gb):
     return eqx.tree_at(lambda n: (n.weights, n.biases), params, (tuple(gw), tuple(gb)))
 
 
-def layered_phases(net, inputs, targets, beta, n_sweeps, variant: Variant = "centered"):
+def layered_phases(
+    net, inputs, targets, beta, n_sweeps, variant: Variant = "centered", rtol=PHASE_RTOL
+):
     """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each; the
     nudged phases are solved for their deviations from the free one (see
-    :class:`DeviationProblem`), and all phases share one input drive."""
+    :class:`DeviationProblem`), and all phases share one input drive. Each phase's status
+    judges its residual against ``rtol`` (see :data:`PHASE_RTOL`)."""
     drive = input_drive(net, inputs)
     sums = layer_sums(net)
     free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
     zeros = [jnp.zeros_like(v) for v in free[1:]]
     nudged = DeviationProblem.at_free_state(net, free, drive, targets, beta, sums)
-    pos = neg = None
+    free_joined = net.join(free[1:])
+    res = net.join(layer_residuals(net, free, drive, targets, 0.0, sums))
+    free_eq = phase_equilibrium(free_joined, None, res, net.join(sums), n_sweeps, rtol)
+    pos = neg = pos_eq = neg_eq = None
     if variant in ("positive", "centered"):
         pos = nudged.run(zeros, n_sweeps)
+        pos_eq = nudged.equilibrium(pos, free_joined, n_sweeps, rtol)
     if variant in ("negative", "centered"):
-        neg = nudged.with_beta(-beta).run(zeros, n_sweeps)
-    res = layer_residuals(net, free, drive, targets, 0.0, sums)
-    res = jnp.max(jnp.abs(jnp.concatenate(res, axis=-1)))
-    return LayeredPhases(free, pos, neg, res)
+        negative = nudged.with_beta(-beta)
+        neg = negative.run(zeros, n_sweeps)
+        neg_eq = negative.equilibrium(neg, free_joined, n_sweeps, rtol)
+    return LayeredPhases(free, pos, neg, free_eq, pos_eq, neg_eq)
 
 
-def layered_eqprop_gradient(net, inputs, targets, beta, n_sweeps=4, variant: Variant = "centered"):
+def layered_eqprop_gradient(
+    net,
+    inputs,
+    targets,
+    beta,
+    n_sweeps=4,
+    variant: Variant = "centered",
+    rtol=PHASE_RTOL,
+    skip_unconverged: bool = False,
+):
     """EqProp gradient of the mean loss for a LayeredNetwork with exact block coordinate
-    descent; returns (gradient pytree, mean loss, phases)."""
-    if variant not in ("positive", "negative", "centered"):
-        raise ValueError(f"unknown EqProp variant {variant!r}")
-    ph = layered_phases(net, inputs, targets, beta, n_sweeps, variant)
+    descent; returns (gradient pytree, mean loss, phases). Every phase's status is in the
+    phases (:meth:`LayeredPhases.equilibria`); with ``skip_unconverged`` the gradient and the
+    loss are means over the examples whose phases all converged only."""
+    check_variant(variant)
+    ph = layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
+    mask = ph.converged() if skip_unconverged else None
     zeros = [jnp.zeros_like(v) for v in ph.free[1:]]
     if variant == "centered":
         da, db, scale = ph.positive, ph.negative, 1.0 / (2 * beta)
@@ -105,17 +151,20 @@ def layered_eqprop_gradient(net, inputs, targets, beta, n_sweeps=4, variant: Var
         da, db, scale = ph.positive, zeros, 1.0 / beta
     else:
         da, db, scale = zeros, ph.negative, 1.0 / beta
-    gw, gb = _pair_gradient(net, inputs, ph.free, da, db)
+    gw, gb = _pair_gradient(net, inputs, ph.free, da, db, mask)
     gw = [g * scale for g in gw]
     gb = [g * scale for g in gb]
-    out = ph.free[-1]
-    loss = jnp.mean(0.5 * jnp.sum((out - targets) ** 2, axis=-1))
+    per_example = 0.5 * jnp.sum((ph.free[-1] - targets) ** 2, axis=-1)
+    if mask is None:
+        loss = jnp.mean(per_example)
+    else:
+        loss = jnp.sum(jnp.where(mask, per_example, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
     return as_gradient(net, gw, gb), loss, ph
 
 
-def layered_backprop_gradient(net, inputs, targets, n_sweeps=4):
+def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL):
     """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps;
-    returns (gradient pytree, mean loss, output potentials of that free phase)."""
+    returns (gradient pytree, mean loss, the free phase as an :class:`Equilibrium`)."""
     params, static = eqx.partition(net, net.trainable_filter())
 
     def loss(p):
@@ -123,7 +172,13 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4):
         layers = run_sweeps(
             n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps
         )
-        return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1)), layers[-1]
+        return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1)), layers
 
-    (value, outputs), grad = jax.value_and_grad(loss, has_aux=True)(params)
-    return grad, value, outputs
+    (value, layers), grad = jax.value_and_grad(loss, has_aux=True)(params)
+    layers = jax.lax.stop_gradient(layers)
+    sums = layer_sums(net)
+    res = layer_residuals(net, layers, input_drive(net, inputs), targets, 0.0, sums)
+    eq = phase_equilibrium(
+        net.join(layers[1:]), None, net.join(res), net.join(sums), n_sweeps, rtol
+    )
+    return grad, value, eq

@@ -2,6 +2,7 @@
 
 from ._base import AbstractSolver as AbstractSolver
 from ._base import Equilibrium as Equilibrium
+from ._base import NotConvergedError as NotConvergedError
 from ._base import Status as Status
 from ._base import check_beta as check_beta
 from ._bcd import BlockCoordinateDescent as BlockCoordinateDescent

@@ -48,7 +48,8 @@ class Equilibrium(eqx.Module):
 
 
 class NotConvergedError(RuntimeError):
-    pass
+    """A solve (``throw=True``) or a training phase did not reach its tolerance; the message
+    names the examples (and, in training, the step and the phase)."""
 
 
 def _nudged_energy(circuit: AbstractCircuit, free, inputs, target, beta):

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import time
+import warnings
 from typing import Any
 
 import equinox as eqx
@@ -21,8 +22,10 @@ from .._learning._layered import (
     layered_backprop_gradient,
     layered_eqprop_gradient,
 )
-from .._solver._bcd import BlockCoordinateDescent, input_drive, run_sweeps
+from .._solver._base import NotConvergedError, Status
+from .._solver._bcd import PHASE_RTOL, BlockCoordinateDescent, input_drive, run_sweeps
 
+ON_UNCONVERGED = ("error", "skip", "warn")
 ALGORITHMS = (
     "eqprop",
     "eqprop-centered",
@@ -50,6 +53,8 @@ class TrainConfig:
     layer_lr: tuple[float, ...] | None = None  # per weight layer multipliers of lr (biases too)
     n_sweeps: int = 4
     eval_sweeps: int = 8
+    phase_rtol: float = PHASE_RTOL  # a phase converged: max |r|/S ≤ phase_rtol·(its scale)
+    on_unconverged: str = "error"  # an example whose phase did not converge: error/skip/warn
     input_gain: float = 100.0
     init_scale: float = 1.0
     max_conductance: float | None = None
@@ -79,6 +84,12 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'sgd' or 'adam'.")
         if self.epochs < 0 or self.batch_size < 1 or self.n_sweeps < 1:
             raise ValueError("epochs must be ≥ 0, batch_size and n_sweeps ≥ 1.")
+        if self.on_unconverged not in ON_UNCONVERGED:
+            raise ValueError(
+                f"unknown on_unconverged {self.on_unconverged!r}; choose one of {ON_UNCONVERGED}."
+            )
+        if not self.phase_rtol > 0:
+            raise ValueError("phase_rtol must be positive.")
         if self.val_size < 0:
             raise ValueError("val_size must be ≥ 0.")
         if self.diode not in (None, "ideal", "shockley"):
@@ -140,26 +151,44 @@ def _variant(algorithm):
     return "centered" if algorithm in ("eqprop", "eqprop-centered") else algorithm.split("-")[1]
 
 
-def make_step(cfg: TrainConfig, static, optimizer):
-    """A jit-compiled training step on a batch: (params, opt_state, x, y) → new ones + metrics."""
+class StepInfo(eqx.Module):
+    """What a training step reports besides the new parameters (batched over examples)."""
+
+    loss: jax.Array  # mean loss of the examples trained on
+    outputs: jax.Array  # free-phase output potentials (batch, n_outputs)
+    status: dict  # phase name → Status per example (free; positive/negative for EqProp)
+    residual: dict  # phase name → max |KCL| per example, amperes
+
+
+def make_train_step(cfg: TrainConfig, static, optimizer):
+    """A jit-compiled training step on a batch: (params, opt_state, x, y) → (params,
+    opt_state, :class:`StepInfo`), every phase's status included."""
+    skip = cfg.on_unconverged == "skip"
 
     def step(params, opt_state, x, y):
         net = eqx.combine(params, static)
         if cfg.algorithm.startswith("eqprop"):
             grads, loss, ph = layered_eqprop_gradient(
-                net, x, y, cfg.beta, cfg.n_sweeps, _variant(cfg.algorithm)
+                net,
+                x,
+                y,
+                cfg.beta,
+                cfg.n_sweeps,
+                _variant(cfg.algorithm),
+                rtol=cfg.phase_rtol,
+                skip_unconverged=skip,
             )
-            residual, out = ph.free_residual, ph.free[-1]
+            phases, out = ph.equilibria(), ph.free[-1]
         elif cfg.algorithm == "backprop":
-            grads, loss, out = layered_backprop_gradient(net, x, y, cfg.n_sweeps)
-            residual = jnp.array(jnp.nan, x.dtype)
+            grads, loss, eq = layered_backprop_gradient(net, x, y, cfg.n_sweeps, cfg.phase_rtol)
+            phases, out = {"free": eq}, net.output_potentials(eq.free, x)
         else:  # implicit differentiation of the converged equilibrium
             solver = BlockCoordinateDescent()
             grads = implicit_gradient(net, solver, x, y)
             eq = solver.solve(net, x)
             out = net.output_potentials(eq.free, x)
             loss = jnp.mean(0.5 * jnp.sum((out - y) ** 2, -1))
-            residual = jnp.max(eq.residual)
+            phases = {"free": eq}
         updates, opt_state = optimizer.update(grads, opt_state, params)
         if cfg.layer_lr is not None:
             updates = eqx.tree_at(
@@ -171,10 +200,41 @@ def make_step(cfg: TrainConfig, static, optimizer):
                 ),
             )
         params = project(optax.apply_updates(params, updates), cfg.max_conductance)
-        return params, opt_state, loss, residual, out
+        info = StepInfo(
+            loss=loss,
+            outputs=out,
+            status={k: eq.status for k, eq in phases.items()},
+            residual={k: eq.residual for k, eq in phases.items()},
+        )
+        return params, opt_state, info
 
     # jax.jit with the static part closed over: less per-call dispatch work than filter_jit
     return jax.jit(step)
+
+
+def _check_phases(info: StepInfo, log: dict, cfg: TrainConfig, epoch: int, step: int) -> None:
+    """Tally each phase's statuses into ``log``; under the default policy, stop at the first
+    example whose phase did not converge, naming the step, the example and the phase."""
+    for name, status in info.status.items():
+        status = np.asarray(status)
+        residual = np.asarray(info.residual[name])
+        ok = status == Status.SUCCESS
+        entry = log.setdefault(name, [0, 0, 0.0])
+        entry[0] += int(np.sum(ok))
+        entry[1] += int(ok.size)
+        finite = residual[np.isfinite(residual)]
+        entry[2] = max(entry[2], float(np.max(finite, initial=0.0)))
+        if cfg.on_unconverged == "error" and not np.all(ok):
+            bad = np.flatnonzero(~ok)
+            first = int(bad[0])
+            raise NotConvergedError(
+                f"training step {step} (epoch {epoch}): the {name} phase of example(s) "
+                f"{bad.tolist()} of the batch did not converge within {cfg.n_sweeps} sweeps "
+                f"(example {first}: {Status.messages[int(status[first])]}, KCL residual "
+                f"{residual[first]:.3g} A, tolerance phase_rtol={cfg.phase_rtol:g}). Raise "
+                "n_sweeps, or choose on_unconverged='skip' (leave such examples out of the "
+                "gradient) or 'warn' (train on them and count them)."
+            )
 
 
 def predict(net: LayeredNetwork, x, n_sweeps: int):
@@ -329,13 +389,13 @@ def train(
             raise ValueError(
                 f"model {cfg.model} takes {net.n_inputs} features, data has {train_data.images.shape[1]}."
             )
-    step_fn = make_step(cfg, static, optimizer)
+    step_fn = make_train_step(cfg, static, optimizer)
     (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     eye = np.eye(net.n_outputs, dtype=dtype)
     t_start = time.perf_counter()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        losses, wrong, seen, res_max = [], 0, 0, 0.0
+        losses, wrong, seen = [], 0, 0
         n_batches = len(train_data) // cfg.batch_size
         it = batches(train_data, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
         bar = tqdm(
@@ -346,21 +406,38 @@ def train(
             leave=False,
             mininterval=2.0,
         )
+        phase_log: dict[str, list] = {}  # phase → [converged, examples, worst residual]
         for xb, lb in bar:
             x = jnp.asarray(xb, dtype)
             y = jnp.asarray(eye[lb])
-            params, opt_state, loss, residual, outb = step_fn(params, opt_state, x, y)
+            params, opt_state, info = step_fn(params, opt_state, x, y)
             step += 1
-            losses.append(float(loss))
-            wrong += int(np.sum(np.argmax(np.asarray(outb), -1) != lb))
+            _check_phases(info, phase_log, cfg, epoch, step)
+            losses.append(float(info.loss))
+            wrong += int(np.sum(np.argmax(np.asarray(info.outputs), -1) != lb))
             seen += len(lb)
-            res_max = max(res_max, float(residual)) if np.isfinite(float(residual)) else res_max
             if not np.isfinite(losses[-1]):
                 raise FloatingPointError(
                     f"training diverged at step {step} (loss {losses[-1]}); lower --lr or --beta."
                 )
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        phases = {
+            k: {
+                "converged_fraction": ok / max(n, 1),
+                "unconverged_examples": n - ok,
+                "max_residual_amps": worst,
+            }
+            for k, (ok, n, worst) in phase_log.items()
+        }
+        unconverged = {k: v["unconverged_examples"] for k, v in phases.items()}
+        if cfg.on_unconverged != "error" and any(unconverged.values()):
+            what = "left out of the gradient" if cfg.on_unconverged == "skip" else "trained on"
+            warnings.warn(
+                f"epoch {epoch}: examples whose phase did not converge within {cfg.n_sweeps} "
+                f"sweeps (per phase: {unconverged}) were {what}.",
+                stacklevel=2,
+            )
         net = eqx.combine(params, static)
         ev = evaluate(net, test_data, cfg.eval_sweeps)
         val = {}
@@ -378,7 +455,8 @@ def train(
             "test_loss": ev["loss"],
             "test_error_percent": ev["error_percent"],
             **val,
-            "max_free_residual_amps": res_max,
+            "max_free_residual_amps": phases["free"]["max_residual_amps"] if phases else 0.0,
+            "phases": phases,
             "epoch_seconds": time.perf_counter() - t0,
             "examples_per_second": seen / (time.perf_counter() - t0),
         }
