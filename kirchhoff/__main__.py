@@ -8,8 +8,8 @@ import sys
 
 
 def _train_parser(sub):
+    from ._training import ALGORITHMS, ON_UNCONVERGED, TrainConfig
     from ._training._recipes import RECIPES
-    from ._training._train import ALGORITHMS, ON_UNCONVERGED, TrainConfig
 
     d = TrainConfig()
     # no argparse defaults: a flag the user gives overrides the recipe, one they leave out
@@ -110,7 +110,7 @@ def _main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
 
     from ._data import load_dataset
-    from ._training._train import TrainConfig, evaluate, load_checkpoint, train
+    from ._training import TrainConfig, evaluate, load_checkpoint, train
 
     if args.command == "train":
         fields = {f.name for f in dataclasses.fields(TrainConfig)}

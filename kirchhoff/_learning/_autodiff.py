@@ -6,16 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._circuit import AbstractCircuit
-from .._cost import squared_error
+from .._cost import mean_cost, squared_error
 from .._solver import AbstractSolver, DampedNewton
 
 
 def _loss_fn(circuit: AbstractCircuit, solver: AbstractSolver, inputs, targets):
-    eq = solver.solve(circuit, inputs)
-    if inputs.ndim == 2:
-        out = jax.vmap(circuit.output_potentials)(eq.free, inputs)
-        return jnp.mean(jax.vmap(squared_error)(out, targets))
-    return squared_error(circuit.output_potentials(eq.free, inputs), targets)
+    return mean_cost(circuit, solver.solve(circuit, inputs).free, inputs, targets)
 
 
 def mean_loss(circuit, solver, inputs, targets):

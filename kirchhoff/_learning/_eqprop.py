@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .._circuit import AbstractCircuit, Circuit
-from .._cost import squared_error
+from .._cost import mean_cost
 from .._elements import Resistor
 from .._solver import AbstractSolver, Equilibrium, Status, check_beta
 
@@ -102,17 +102,10 @@ def eqprop_gradient(
     scale = jnp.where(valid, scale, jnp.nan)
     change = energy_gradient_change(circuit, free.free, a, b, inputs)
     grad = jax.tree_util.tree_map(lambda g: g * scale, change)
-    loss = _mean_loss(circuit, free.free, inputs, targets)
+    loss = mean_cost(circuit, free.free, inputs, targets)
     return EqPropResult(
         grad, loss, free, _flag_invalid_beta(pos, valid), _flag_invalid_beta(neg, valid)
     )
-
-
-def _mean_loss(circuit, free_potentials, inputs, targets):
-    if inputs.ndim == 2:
-        out = jax.vmap(circuit.output_potentials)(free_potentials, inputs)
-        return jnp.mean(jax.vmap(squared_error)(out, targets))
-    return squared_error(circuit.output_potentials(free_potentials, inputs), targets)
 
 
 def local_conductance_gradient(

@@ -5,6 +5,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._cost import squared_error
 from .._layered import LayeredNetwork
 from .._solver._base import Equilibrium, Status
 from .._solver._bcd import (
@@ -107,7 +108,9 @@ def layered_phases(
     """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each; the
     nudged phases are solved for their deviations from the free one (see
     :class:`DeviationProblem`), and all phases share one input drive. Each phase's status
-    judges its residual against ``rtol`` (see :data:`PHASE_RTOL`)."""
+    judges its residual against ``rtol`` (see :data:`PHASE_RTOL`). ``net`` is a network
+    whose weights are conductances (``net.read(key)`` for a non-ideal device)."""
+    net.require_read("layered_phases")
     drive = input_drive(net, inputs)
     sums = layer_sums(net)
     free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
@@ -136,12 +139,15 @@ def layered_eqprop_gradient(
     variant: Variant = "centered",
     rtol=PHASE_RTOL,
     skip_unconverged: bool = False,
+    key=None,
 ):
     """EqProp gradient of the mean loss for a LayeredNetwork with exact block coordinate
     descent; returns (gradient pytree, mean loss, phases). Every phase's status is in the
     phases (:meth:`LayeredPhases.equilibria`); with ``skip_unconverged`` the gradient and the
-    loss are means over the examples whose phases all converged only."""
+    loss are means over the examples whose phases all converged only. All phases see the
+    conductances ``net.read(key)`` presents, and the gradient is with respect to them."""
     check_variant(variant)
+    net = net.read(key)
     ph = layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
     mask = ph.converged() if skip_unconverged else None
     zeros = [jnp.zeros_like(v) for v in ph.free[1:]]
@@ -154,7 +160,7 @@ def layered_eqprop_gradient(
     gw, gb = _pair_gradient(net, inputs, ph.free, da, db, mask)
     gw = [g * scale for g in gw]
     gb = [g * scale for g in gb]
-    per_example = 0.5 * jnp.sum((ph.free[-1] - targets) ** 2, axis=-1)
+    per_example = squared_error(ph.free[-1], targets)
     if mask is None:
         loss = jnp.mean(per_example)
     else:
@@ -162,9 +168,11 @@ def layered_eqprop_gradient(
     return as_gradient(net, gw, gb), loss, ph
 
 
-def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL):
-    """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps;
-    returns (gradient pytree, mean loss, the free phase as an :class:`Equilibrium`)."""
+def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL, key=None):
+    """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps with
+    respect to the conductances ``net.read(key)`` presents; returns (gradient pytree, mean
+    loss, the free phase as an :class:`Equilibrium`)."""
+    net = net.read(key)
     params, static = eqx.partition(net, net.trainable_filter())
 
     def loss(p):
@@ -172,7 +180,7 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL)
         layers = run_sweeps(
             n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps
         )
-        return jnp.mean(0.5 * jnp.sum((layers[-1] - targets) ** 2, axis=-1)), layers
+        return jnp.mean(squared_error(layers[-1], targets)), layers
 
     (value, layers), grad = jax.value_and_grad(loss, has_aux=True)(params)
     layers = jax.lax.stop_gradient(layers)

@@ -230,6 +230,7 @@ class BlockCoordinateDescent(AbstractSolver):
                 "BlockCoordinateDescent solves LayeredNetwork models; for a general Circuit use "
                 "DampedNewton, LBFGS or BoxQP (or build the network with kirchhoff.drn)."
             )
+        circuit.require_read("BlockCoordinateDescent")
 
     def optimality(self, circuit, free, inputs, target, beta):
         layers = [inputs, *circuit.split(free)]

@@ -15,21 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._circuit import AbstractCircuit, Circuit
-from ._custom_types import Array, Float
-from ._elements import (
-    Amplifier,
-    CurrentSource,
-    Ground,
-    IdealDiode,
-    Input,
-    Resistor,
-    ShockleyDiode,
-    VoltageSource,
+from .._circuit import AbstractCircuit, Circuit
+from .._custom_types import Array, Float
+from .._devices import AbstractDevice, IdealDevice
+from .._elements import (
     shockley_co_content,
     shockley_co_content_increment,
     shockley_current,
 )
+from ._export import layered_to_circuit
 
 DiodeKind = Literal["ideal", "shockley"]
 
@@ -37,7 +31,12 @@ DiodeKind = Literal["ideal", "shockley"]
 class LayeredNetwork(AbstractCircuit):
     """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
     layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
-    amplifiers after hidden layers. Inputs are raw features; sources apply ±input_gain."""
+    amplifiers after hidden layers. Inputs are raw features; sources apply ±input_gain.
+
+    ``weights`` hold the programmable resistors' *state*; ``device`` says how state becomes
+    conductance (:meth:`read`) and how an update is written (:meth:`programmed`). With the
+    default :class:`IdealDevice` the state is the conductance. The physics methods use
+    ``weights`` as conductances, so a network with another device is read first."""
 
     weights: tuple[Float[Array, "n_k n_k1"], ...]
     biases: tuple[Float[Array, " n_k1"], ...]
@@ -50,6 +49,7 @@ class LayeredNetwork(AbstractCircuit):
     saturation_current: float = eqx.field(static=True)
     ideality: float = eqx.field(static=True)
     thermal_voltage: float = eqx.field(static=True)
+    device: AbstractDevice
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class LayeredNetwork(AbstractCircuit):
         saturation_current: float = 1e-6,
         ideality: float = 1.0,
         thermal_voltage: float = 0.025852,
+        device: AbstractDevice | None = None,
     ):
         weights = tuple(jnp.asarray(w) for w in weights)
         if len(weights) < 2:
@@ -110,6 +111,50 @@ class LayeredNetwork(AbstractCircuit):
         self.saturation_current = float(saturation_current)
         self.ideality = float(ideality)
         self.thermal_voltage = float(thermal_voltage)
+        device = IdealDevice() if device is None else device
+        if not isinstance(device, AbstractDevice):
+            raise TypeError(f"LayeredNetwork: device must be an AbstractDevice, not {device!r}.")
+        self.device = device
+
+    # ---- the device seam --------------------------------------------------------------------
+    def read(self, key=None) -> "LayeredNetwork":
+        """The network as its circuit sees it: ``weights`` replaced by the conductances the
+        device presents (``device.read`` per weight layer, with ``key`` split across them),
+        and an ideal device, so that it is never read twice. Identity for an ideal device."""
+        if self.device.is_identity_read:
+            return self
+        keys = (
+            [None] * len(self.weights) if key is None else jax.random.split(key, len(self.weights))
+        )
+        weights = tuple(self.device.read(w, k) for w, k in zip(self.weights, keys, strict=True))
+        return eqx.tree_at(
+            lambda n: (n.weights, n.device),
+            self,
+            (weights, IdealDevice()),
+            is_leaf=lambda x: isinstance(x, AbstractDevice),
+        )
+
+    def programmed(self, updates, key=None) -> "LayeredNetwork":
+        """The network after writing ``updates`` (a pytree shaped like the trainable part):
+        weights through ``device.program`` (clipping to the device's range), biases (current
+        sources, not devices) by addition."""
+        keys = (
+            [None] * len(self.weights) if key is None else jax.random.split(key, len(self.weights))
+        )
+        weights = tuple(
+            self.device.program(w, u, k)
+            for w, u, k in zip(self.weights, updates.weights, keys, strict=True)
+        )
+        biases = tuple(b + u for b, u in zip(self.biases, updates.biases, strict=True))
+        return eqx.tree_at(lambda n: (n.weights, n.biases), self, (weights, biases))
+
+    def require_read(self, who: str) -> None:
+        """Raise unless this network's weights are conductances (an identity-read device)."""
+        if not self.device.is_identity_read:
+            raise ValueError(
+                f"{who}: this network's device does not read its state as conductance; pass "
+                "net.read(key) (the conductances it presents), not the network itself."
+            )
 
     # ---- sizes and layout ------------------------------------------------------------------
     @property
@@ -316,161 +361,6 @@ class LayeredNetwork(AbstractCircuit):
         """The same network as a general :class:`Circuit` (named nodes ``in+i``, ``in-i``,
         ``h{m}_{j}``, ``out{j}``; amplifier outputs ``h{m}_{j}'``; rails ``rail{value}``).
         Its inputs are :meth:`circuit_inputs`; its free potentials follow :meth:`split` order
-        when passed through ``Circuit.potentials``."""
-        n_in = self.sizes[0]
-        names = [[f"in+{i}" for i in range(n_in)] + [f"in-{i}" for i in range(n_in)]]
-        for m in range(1, self.n_layers):
-            names.append([f"h{m}_{j}" for j in range(self.sizes[m])])
-        names.append([f"out{j}" for j in range(self.n_outputs)])
-        free_names = [n for layer in names[1:] for n in layer]
-        elements: list = [Ground("gnd"), Input(names[0])]
-        rails: dict[float, str] = {0.0: "gnd"}
-
-        def rail(value):
-            value = float(value)
-            if value not in rails:
-                rails[value] = f"rail{value:g}"
-                elements.append(VoltageSource(rails[value], value))
-            return rails[value]
-
-        for k, w in enumerate(self.weights):
-            src = names[k]
-            if k > 0 and self.drive_gain(k) != 1.0:
-                drive = [f"{n}'" for n in src]
-                elements.append(Amplifier(src, drive, self.drive_gain(k)))
-                src = drive
-            wn = np.asarray(w)
-            ii, jj = np.nonzero(np.ones_like(wn, dtype=bool))
-            elements.append(
-                Resistor(
-                    [src[i] for i in ii], [names[k + 1][j] for j in jj], jnp.asarray(wn[ii, jj])
-                )
-            )
-        for m, b in enumerate(self.biases, start=1):
-            elements.append(CurrentSource(names[m], b))
-        # all diodes in one group (one vectorised co-content, one compile), whatever their rails
-        anodes, cathodes = [], []
-        for m in range(1, self.n_layers):
-            lo, hi = np.asarray(self.lower[m - 1]), np.asarray(self.upper[m - 1])
-            for j, node in enumerate(names[m]):
-                if np.isfinite(lo[j]):
-                    anodes.append(rail(lo[j]))
-                    cathodes.append(node)
-                if np.isfinite(hi[j]):
-                    anodes.append(node)
-                    cathodes.append(rail(hi[j]))
-        if anodes:
-            elements.append(
-                IdealDiode(anodes, cathodes)
-                if self.diode == "ideal"
-                else ShockleyDiode(
-                    anodes, cathodes, self.saturation_current, self.ideality, self.thermal_voltage
-                )
-            )
-        nodes = ["gnd", *names[0], *free_names]
-        known = set(nodes)
-        for e in elements:  # amplifier outputs and rails come after the free nodes
-            for term in e.terminal_names():
-                for n in term:
-                    if n not in known:
-                        known.add(n)
-                        nodes.append(n)
-        return Circuit(elements, outputs=names[-1], nodes=nodes)
-
-
-def drn(
-    key,
-    sizes: Sequence[int],
-    input_gain: float = 1.0,
-    diode: DiodeKind = "ideal",
-    init_scale: float = 1.0,
-    amp_gains: Sequence[float] | None = None,
-    dtype=None,
-) -> LayeredNetwork:
-    """A deep resistive network (Scellier 2024) with ``sizes = (n_features, h1, …, n_out)``:
-    hidden units alternate excitatory ([0, ∞)) and inhibitory ((−∞, 0]); conductances are drawn
-    uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0."""
-    sizes = tuple(int(s) for s in sizes)
-    if len(sizes) < 3:
-        raise ValueError("drn: sizes needs (n_features, hidden..., n_outputs), at least 3 entries.")
-    dtype = dtype or jnp.result_type(float)
-    fan = [2 * sizes[0], *sizes[1:]]
-    keys = jax.random.split(key, len(fan) - 1)
-    weights = [
-        jax.random.uniform(k, (fan[i], fan[i + 1]), dtype)
-        * float(init_scale * np.sqrt(1.0 / fan[i]))
-        for i, k in enumerate(keys)
-    ]
-    biases = [jnp.zeros(n, dtype) for n in fan[1:]]
-    lower, upper = [], []
-    for n in sizes[1:-1]:
-        exc = (np.arange(n) % 2) == 0
-        lower.append(jnp.asarray(np.where(exc, 0.0, -np.inf), dtype))
-        upper.append(jnp.asarray(np.where(exc, np.inf, 0.0), dtype))
-    return LayeredNetwork(weights, biases, lower, upper, input_gain, amp_gains, diode)
-
-
-MODELS: dict[str, tuple[int, ...]] = {
-    "drn-xs": (784, 100, 10),
-    "drn-1h": (784, 1024, 10),
-    "drn-2h": (784, 1024, 1024, 10),
-    "drn-3h": (784, 1024, 1024, 1024, 10),
-}
-
-
-def seed_network(
-    key,
-    n_hidden: int = 100,
-    n_features: int = 784,
-    n_outputs: int = 10,
-    rail_volts: float = 1.0,
-    amp_gain: float = 2.0,
-    input_gain: float = 100.0,
-    diode: DiodeKind = "shockley",
-    dtype=None,
-) -> LayeredNetwork:
-    """The seed paper's network (Kendall et al. 2020): pixels as ±v sources, one hidden layer
-    whose nodes have diodes to bias rails at ±rail_volts, bidirectional amplifiers of gain
-    ``amp_gain`` between the hidden and output layers, linear outputs.
-
-    Conductances start uniform in [0, √(1/fan_in)). The defaults are the ones that train
-    (the ``seed-mnist`` recipe): with input gain 1 every hidden node stays within ±21 mV, no
-    diode conducts and the network is linear; at 100 the hidden nodes reach the rails. The
-    output layer's energy carries 1/amp_gain², so the nudge's strength is β·A²/Σg at an
-    output: at A = 8 or 16 a β that suits A = 2 clamps the outputs and training stays at
-    chance."""
-    dtype = dtype or jnp.result_type(float)
-    k1, k2 = jax.random.split(key)
-    w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(
-        np.sqrt(1.0 / (2 * n_features))
-    )
-    w1 = jax.random.uniform(k2, (n_hidden, n_outputs), dtype) * float(np.sqrt(1.0 / n_hidden))
-    return LayeredNetwork(
-        [w0, w1],
-        [jnp.zeros(n_hidden, dtype), jnp.zeros(n_outputs, dtype)],
-        [jnp.full(n_hidden, -rail_volts, dtype)],
-        [jnp.full(n_hidden, rail_volts, dtype)],
-        input_gain=input_gain,
-        amp_gains=(amp_gain,),
-        diode=diode,
-    )
-
-
-def make_model(name: str, key, **kwargs) -> LayeredNetwork:
-    """Build a named model: drn-xs, drn-1h, drn-2h, drn-3h, seed (Kendall 2020), or a custom
-    DRN as 'drn:784-256-10'."""
-    name = name.lower()
-    if name == "seed":
-        return seed_network(key, **kwargs)
-    if name in MODELS:
-        return drn(key, MODELS[name], **kwargs)
-    if name.startswith("drn:"):
-        try:
-            sizes = tuple(int(s) for s in name[4:].split("-"))
-        except ValueError:
-            sizes = ()
-        if len(sizes) >= 3:
-            return drn(key, sizes, **kwargs)
-    raise ValueError(
-        f"unknown model {name!r}: choose one of {sorted(MODELS)}, 'seed', or 'drn:784-H1-...-10'."
-    )
+        when passed through ``Circuit.potentials``. A network with a non-ideal device is
+        exported as :meth:`read` presents it (``net.read(key).to_circuit()``)."""
+        return layered_to_circuit(self)

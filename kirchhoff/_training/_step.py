@@ -1,0 +1,122 @@
+"""The jit-compiled training step, and prediction and evaluation with a trained network."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._cost import squared_error
+from .._data import Dataset
+from .._layered import LayeredNetwork
+from .._learning._autodiff import implicit_gradient
+from .._learning._layered import (
+    init_layers,
+    layered_backprop_gradient,
+    layered_eqprop_gradient,
+)
+from .._solver._bcd import BlockCoordinateDescent, input_drive, run_sweeps
+from ._config import TrainConfig
+
+
+def _variant(algorithm):
+    return "centered" if algorithm in ("eqprop", "eqprop-centered") else algorithm.split("-")[1]
+
+
+class StepInfo(eqx.Module):
+    """What a training step reports besides the new parameters (batched over examples)."""
+
+    loss: jax.Array  # mean loss of the examples trained on
+    outputs: jax.Array  # free-phase output potentials (batch, n_outputs)
+    status: dict  # phase name → Status per example (free; positive/negative for EqProp)
+    residual: dict  # phase name → max |KCL| per example, amperes
+
+
+def make_train_step(cfg: TrainConfig, static, optimizer):
+    """A jit-compiled training step on a batch: (params, opt_state, x, y, key) → (params,
+    opt_state, :class:`StepInfo`), every phase's status included. The phases see the
+    conductances the network's device reads (``key`` split between the read and the write;
+    None for a device without noise), the optimiser's update is in conductance, and the
+    device programs it into the state (the ideal device: add, clip to [0, g_max])."""
+    skip = cfg.on_unconverged == "skip"
+
+    def step(params, opt_state, x, y, key=None):
+        state = eqx.combine(params, static)
+        read_key, write_key = (None, None) if key is None else jax.random.split(key)
+        net = state.read(read_key)
+        if cfg.algorithm.startswith("eqprop"):
+            grads, loss, ph = layered_eqprop_gradient(
+                net,
+                x,
+                y,
+                cfg.beta,
+                cfg.n_sweeps,
+                _variant(cfg.algorithm),
+                rtol=cfg.phase_rtol,
+                skip_unconverged=skip,
+            )
+            phases, out = ph.equilibria(), ph.free[-1]
+        elif cfg.algorithm == "backprop":
+            grads, loss, eq = layered_backprop_gradient(net, x, y, cfg.n_sweeps, cfg.phase_rtol)
+            phases, out = {"free": eq}, net.output_potentials(eq.free, x)
+        else:  # implicit differentiation of the converged equilibrium
+            solver = BlockCoordinateDescent()
+            grads = implicit_gradient(net, solver, x, y)
+            eq = solver.solve(net, x)
+            out = net.output_potentials(eq.free, x)
+            loss = jnp.mean(squared_error(out, y))
+            phases = {"free": eq}
+        # the gradient in conductance, shaped like the state's trainable part
+        grads = eqx.tree_at(lambda p: (p.weights, p.biases), params, (grads.weights, grads.biases))
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        if cfg.layer_lr is not None:
+            updates = eqx.tree_at(
+                lambda u: (u.weights, u.biases),
+                updates,
+                (
+                    tuple(s * u for s, u in zip(cfg.layer_lr, updates.weights, strict=True)),
+                    tuple(s * u for s, u in zip(cfg.layer_lr, updates.biases, strict=True)),
+                ),
+            )
+        params, _ = eqx.partition(state.programmed(updates, write_key), state.trainable_filter())
+        info = StepInfo(
+            loss=loss,
+            outputs=out,
+            status={k: eq.status for k, eq in phases.items()},
+            residual={k: eq.residual for k, eq in phases.items()},
+        )
+        return params, opt_state, info
+
+    # jax.jit with the static part closed over: less per-call dispatch work than filter_jit
+    return jax.jit(step)
+
+
+def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):
+    """Output potentials of the free phase after ``n_sweeps`` sweeps (batched), with the
+    conductances ``net.read(key)`` presents."""
+    net = net.read(key)
+    layers = run_sweeps(
+        net,
+        init_layers(net, x),
+        input_drive(net, x),
+        jnp.zeros((*x.shape[:-1], net.n_outputs), x.dtype),
+        0.0,
+        n_sweeps,
+    )
+    return layers[-1]
+
+
+_predict_jit = eqx.filter_jit(predict)
+
+
+def evaluate(net: LayeredNetwork, data: Dataset, n_sweeps: int = 8, batch_size: int = 1000) -> dict:
+    """Mean loss and classification error (%) of ``net`` on ``data`` (one-hot targets)."""
+    dtype = net.weights[0].dtype
+    wrong, loss, n = 0, 0.0, len(data)
+    for start in range(0, n, batch_size):
+        x = jnp.asarray(data.images[start : start + batch_size], dtype)
+        labels = data.labels[start : start + batch_size]
+        out = np.asarray(_predict_jit(net, x, n_sweeps))
+        y = np.eye(net.n_outputs)[labels]
+        loss += float(np.sum(squared_error(out, y)))
+        wrong += int(np.sum(np.argmax(out, -1) != labels))
+    return {"loss": loss / n, "error_percent": 100.0 * wrong / n}
