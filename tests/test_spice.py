@@ -11,7 +11,7 @@ from conftest import require_ngspice
 
 import kirchhoff as kh
 from kirchhoff._spice._common import celsius_for, thermal_voltage
-from kirchhoff._spice._import import parse_value
+from kirchhoff._spice._lex import parse_value
 
 MICROVOLT = 1e-6
 

@@ -2,7 +2,7 @@
 
 from ._export import spice_node_names as spice_node_names
 from ._export import to_netlist as to_netlist
-from ._import import NetlistError as NetlistError
+from ._lex import NetlistError as NetlistError
 from ._import import from_netlist as from_netlist
 from ._import import netlist_inputs as netlist_inputs
 from ._ngspice import NgspiceConvergenceError as NgspiceConvergenceError
