@@ -139,7 +139,14 @@ def test_non_convergence_is_reported():
     np.testing.assert_array_equal(eq.n_steps, [0, 1])
     assert float(eq.residual[1]) > 1e-3
     assert "did not converge" in kh.Status.messages[int(eq.status[1])]
+    strict = kh.DampedNewton(max_steps=1, throw=True)
+    with pytest.raises(kh.NotConvergedError, match=r"example\(s\) \[0\] — example 0: did not"):
+        strict.solve(DIODE_CIRCUIT, jnp.asarray([3.0]))
+    # a batch names the examples that failed, and only those
+    with pytest.raises(kh.NotConvergedError, match=r"for example\(s\) \[1\] — example 1"):
+        strict.solve(DIODE_CIRCUIT, jnp.asarray([[0.0], [3.0]]))
+    # under an outer jit the check runs inside the graph
     with pytest.raises(eqx.EquinoxRuntimeError, match="did not converge"):
-        kh.DampedNewton(max_steps=1, throw=True).solve(DIODE_CIRCUIT, jnp.asarray([3.0]))
+        eqx.filter_jit(lambda x: strict.solve(DIODE_CIRCUIT, x).free)(jnp.asarray([3.0]))
     # with enough steps the same example converges (this solve is compiled above already)
     assert bool(NEWTON.solve(DIODE_CIRCUIT, jnp.asarray([3.0])).converged)

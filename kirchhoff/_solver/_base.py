@@ -1,6 +1,7 @@
 """The equilibrium-solver interface: a solve returns potentials plus per-example status."""
 
 import abc
+import dataclasses
 from typing import ClassVar
 
 import equinox as eqx
@@ -339,9 +340,10 @@ class AbstractSolver(eqx.Module):
                 f"kirchhoff: init has shape {init.shape}; expected "
                 f"{(*inputs.shape[:-1], circuit.n_free)}."
             )
-        return _solve_jit(
-            self, circuit, inputs, target, jnp.asarray(beta, inputs.dtype), init, batched
-        )
+        beta = jnp.asarray(beta, inputs.dtype)
+        run = self._host_throw(circuit, inputs, target, beta, init)
+        eq = _solve_jit(run, circuit, inputs, target, beta, init, batched)
+        return self._raise_naming_examples(eq) if run is not self else eq
 
     def solve_nudged(
         self, circuit: AbstractCircuit, inputs, target, beta, free: Equilibrium
@@ -358,18 +360,38 @@ class AbstractSolver(eqx.Module):
                 f"kirchhoff: the free phase has shape {free0.shape}; expected "
                 f"{(*inputs.shape[:-1], circuit.n_free)}."
             )
-        return _nudged_jit(
-            self,
-            circuit,
-            inputs,
-            target,
-            jnp.asarray(beta, inputs.dtype),
-            free0,
-            inputs.ndim == 2,
-        )
+        beta = jnp.asarray(beta, inputs.dtype)
+        run = self._host_throw(circuit, inputs, target, beta, free0)
+        eq = _nudged_jit(run, circuit, inputs, target, beta, free0, inputs.ndim == 2)
+        return self._raise_naming_examples(eq, "nudged ") if run is not self else eq
+
+    def _host_throw(self, *args):
+        """With ``throw`` and concrete arguments: the same solver without the in-graph check,
+        so that the host can raise naming the examples; under an outer jit (traced
+        arguments) the solver itself, whose check runs inside the graph."""
+        leaves = jax.tree_util.tree_leaves(eqx.filter(args, eqx.is_array))
+        if not self.throw or any(isinstance(x, jax.core.Tracer) for x in leaves):
+            return self
+        return dataclasses.replace(self, throw=False)
+
+    def _raise_naming_examples(self, eq: Equilibrium, phase: str = "") -> Equilibrium:
+        status = np.atleast_1d(np.asarray(eq.status))
+        bad = np.flatnonzero(status != Status.SUCCESS)
+        if bad.size:
+            shown = "; ".join(f"example {i}: {Status.messages[int(status[i])]}" for i in bad[:5])
+            more = f" (and {bad.size - 5} more)" if bad.size > 5 else ""
+            raise NotConvergedError(
+                f"kirchhoff: the {phase}equilibrium solve did not converge to a trusted answer "
+                f"for example(s) {bad.tolist()[:20]}{'…' if bad.size > 20 else ''} — {shown}"
+                f"{more}. Raise max_steps (n_sweeps), loosen atol/rtol/vtol, use float64, or "
+                "check the circuit's parameters."
+            )
+        return eq
 
     def _raise_unless_success(self, x, status):
-        """With ``throw``, a runtime error (inside jit) where the status is not SUCCESS."""
+        """With ``throw`` under an outer jit, a runtime error inside the graph where the status
+        is not SUCCESS (called from the host, :meth:`solve` raises :class:`NotConvergedError`
+        naming the examples instead)."""
         if not self.throw:
             return x
         return eqx.error_if(
