@@ -160,3 +160,83 @@ def test_layered_bad_input():
     with pytest.raises(ValueError, match="LayeredNetwork"):
         kh.BlockCoordinateDescent().solve(net.to_circuit(), jnp.ones(12))
     assert kh.make_model("drn:6-3-3-2", jax.random.PRNGKey(0)).sizes == (6, 3, 3, 2)
+
+
+# ---- the closed forms against the energy they come from --------------------------------
+def _closed_form_cases():
+    key = jax.random.PRNGKey(7)
+    yield "ideal drn", kh.drn(key, (6, 5, 4, 3), input_gain=3.0, amp_gains=(1.0, 2.5))
+    yield (
+        "shockley seed",
+        kh.seed_network(
+            key, n_hidden=5, n_features=6, n_outputs=3, rail_volts=0.05, input_gain=0.2
+        ),
+    )
+
+
+@pytest.mark.parametrize("case", ["ideal drn", "shockley seed"])
+def test_closed_forms_are_the_energy_derivatives(data, case):
+    """The sweeps' KCL (layer_residuals), the nudged phases' deviation KCL
+    (DeviationProblem.error) and the training gradient (_pair_gradient) are hand-written closed
+    forms for speed; each equals the autodiff derivative of the one energy,
+    LayeredNetwork.energy / energy_increment, at arbitrary (non-equilibrium) potentials."""
+    from kirchhoff._learning._layered import _pair_gradient
+    from kirchhoff._solver._bcd import DeviationProblem, input_drive, layer_residuals
+
+    net = dict(_closed_form_cases())[case]
+    x, y = data
+    rng = np.random.default_rng(3)
+    free = jnp.asarray(rng.uniform(-0.3, 0.3, (x.shape[0], net.n_free)))
+    layers = [x, *net.split(free)]
+    drive = input_drive(net, x)
+    beta = 0.3
+    w = jax.vmap(lambda v: 1.0 / net.node_weight_free())(free)  # energy weight per node
+
+    # KCL residual of the nudged energy E + β·C, per node, in amperes (E carries 1/A² weights)
+    def nudged_energy(v, xi, yi):
+        return net.energy(v, xi) + beta * kh.squared_error(net.output_potentials(v, xi), yi)
+
+    grad_e = jax.vmap(jax.grad(nudged_energy))(free, x, y) * w
+    if net.diode == "ideal":  # unprojected: compare with the bounds removed
+        net_free = eqx.tree_at(
+            lambda n: (n.lower, n.upper),
+            net,
+            (tuple(-jnp.inf * jnp.ones_like(b) for b in net.lower),)
+            + (tuple(jnp.inf * jnp.ones_like(b) for b in net.upper),),
+        )
+        closed = net.join(layer_residuals(net_free, layers, drive, y, beta))
+    else:
+        closed = net.join(layer_residuals(net, layers, drive, y, beta))
+    np.testing.assert_allclose(closed, grad_e, rtol=1e-10, atol=1e-12)
+
+    # the deviation problem: ∂/∂δ of the energy increment plus the nudge, at v⁰ + δ
+    delta = jnp.asarray(rng.uniform(-0.05, 0.05, free.shape))
+    problem = DeviationProblem.at_free_state(net, layers, drive, y, beta)
+
+    def increment(d, v, xi, yi):
+        out = net.output_potentials(v + d, xi)
+        return net.energy_increment(v, d, xi) + beta * kh.squared_error(out, yi)
+
+    if net.diode != "ideal":  # ideal diodes keep the free state's held currents (κ): not E's
+        grad_d = jax.vmap(jax.grad(increment))(delta, free, x, y) * w
+        np.testing.assert_allclose(
+            problem.error(net.split(delta)), jnp.abs(grad_d), rtol=1e-9, atol=1e-12
+        )
+
+    # the training gradient: batch mean of ∂E/∂θ(v⁰ + δa) − ∂E/∂θ(v⁰ + δb)
+    da = [0.5 * d for d in net.split(delta)]
+    db = [-0.3 * d for d in net.split(delta)]
+    gw, gb = _pair_gradient(net, x, layers, da, db)
+    params, static = eqx.partition(net, net.trainable_filter())
+
+    def energy_of(p, v, xi):
+        return eqx.combine(p, static).energy(v, xi)
+
+    dE = jax.vmap(jax.grad(energy_of), in_axes=(None, 0, 0))
+    va = free + net.join(da)
+    vb = free + net.join(db)
+    ref = jax.tree_util.tree_map(
+        lambda a, b: jnp.mean(a - b, axis=0), dE(params, va, x), dE(params, vb, x)
+    )
+    for got, want in zip((*gw, *gb), (*ref.weights, *ref.biases), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
