@@ -221,23 +221,18 @@ class Circuit(AbstractCircuit):
         # 2. held nodes: inputs first, then fixed sources, in element order
         held_slot = {}
         input_names = []
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, Input):
+        for kind in (Input, VoltageSource):
+            for e, t in zip(elements, terminals, strict=True):
+                if not isinstance(e, kind):
+                    continue
                 for n in t[0]:
                     if n in held_slot:
                         raise ValueError(
                             f"Circuit: node {list(names)[n]!r} is held by two sources."
                         )
                     held_slot[int(n)] = len(held_slot)
-                    input_names.append(list(names)[n])
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, VoltageSource):
-                for n in t[0]:
-                    if n in held_slot:
-                        raise ValueError(
-                            f"Circuit: node {list(names)[n]!r} is held by two sources."
-                        )
-                    held_slot[int(n)] = len(held_slot)
+                    if kind is Input:
+                        input_names.append(list(names)[n])
         if not held_slot:
             raise ValueError(
                 "Circuit: no node is held by a source; add a Ground (VoltageSource at 0 V) so "
