@@ -6,6 +6,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import kirchhoff as kh
 
@@ -71,7 +72,5 @@ def test_a_cubic_conductance_defined_outside_the_package_solves_and_trains():
 
 
 def test_an_element_without_a_spice_card_is_refused_by_the_exporter():
-    import pytest
-
     with pytest.raises(ValueError, match="no SPICE card for the element CubicConductance"):
         kh.to_netlist(_circuit())
