@@ -2,7 +2,7 @@
 co-content, minimised over the free node potentials at equilibrium (Millar's theorem)."""
 
 import abc
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -26,11 +26,11 @@ from ._elements import (
     Amplifier,
     CurrentSource,
     IdealDiode,
-    Input,
     Resistor,
     ShockleyDiode,
     VoltageSource,
 )
+from ._topology import compile_topology
 
 
 class AbstractCircuit(eqx.Module):
@@ -138,19 +138,6 @@ def cast_floats(tree, dtype):
     return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
-def _find(parent, i):
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-def _union(parent, i, j):
-    ri, rj = _find(parent, i), _find(parent, j)
-    if ri != rj:
-        parent[max(ri, rj)] = min(ri, rj)
-
-
 class Circuit(AbstractCircuit):
     """A nonlinear resistive circuit: elements between named nodes, inputs held by sources,
     some nodes read as outputs. Parameters are ordinary pytree leaves."""
@@ -179,207 +166,28 @@ class Circuit(AbstractCircuit):
         outputs: Sequence[NodeRef] = (),
         nodes: Sequence[NodeRef] | None = None,
     ):
-        elements = tuple(elements)
-        for e in elements:
-            if not isinstance(e, AbstractElement):
-                raise ValueError(f"Circuit: {e!r} is not a kirchhoff element.")
-        # 1. nodes
-        if nodes is None:
-            names: dict[Hashable, int] = {}
-            for e in elements:
-                for term in e.terminal_names():
-                    for n in term:
-                        names.setdefault(n, len(names))
-        else:
-            names = {}
-            for n in nodes:
-                if n in names:
-                    raise ValueError(f"Circuit: node {n!r} is listed twice in `nodes`.")
-                names[n] = len(names)
-
-        def index(n, what):
-            try:
-                return names[n]
-            except (KeyError, TypeError):
-                raise ValueError(
-                    f"Circuit: {what} refers to unknown node {n!r}; known nodes are "
-                    f"{list(names)[:20]}{'...' if len(names) > 20 else ''}."
-                ) from None
-
-        n_nodes = len(names)
-        terminals = []
-        for e in elements:
-            terminals.append(
-                np.array(
-                    [[index(n, type(e).__name__) for n in term] for term in e.terminal_names()],
-                    dtype=np.int64,
-                ).reshape(len(e.terminal_names()), e.size)
-            )
-        outputs = tuple(outputs)
-        out_idx = np.array([index(n, "outputs") for n in outputs], dtype=np.int64)
-
-        # 2. held nodes: inputs first, then fixed sources, in element order
-        held_slot = {}
-        input_names = []
-        for kind in (Input, VoltageSource):
-            for e, t in zip(elements, terminals, strict=True):
-                if not isinstance(e, kind):
-                    continue
-                for n in t[0]:
-                    if n in held_slot:
-                        raise ValueError(
-                            f"Circuit: node {list(names)[n]!r} is held by two sources."
-                        )
-                    held_slot[int(n)] = len(held_slot)
-                    if kind is Input:
-                        input_names.append(list(names)[n])
-        if not held_slot:
-            raise ValueError(
-                "Circuit: no node is held by a source; add a Ground (VoltageSource at 0 V) so "
-                "that potentials are defined."
-            )
-        # 3. amplifier-driven (dependent) nodes
-        driven = {}
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, Amplifier):
-                for s, d, a in zip(t[0], t[1], e.gain, strict=True):
-                    d = int(d)
-                    if d in held_slot or d in driven:
-                        raise ValueError(
-                            f"Circuit: node {list(names)[d]!r} is driven by an amplifier and also "
-                            "held or driven elsewhere."
-                        )
-                    driven[d] = (int(s), a)
-        # 4. free nodes
-        free = [i for i in range(n_nodes) if i not in held_slot and i not in driven]
-        n_free = len(free)
-        free_pos = {n: k for k, n in enumerate(free)}
-        root = np.zeros(n_nodes, dtype=np.int64)
-        gain = np.ones(n_nodes)
-        for n in free:
-            root[n] = free_pos[n]
-        for n, s in held_slot.items():
-            root[n] = n_free + s
-
-        def resolve(n, seen=()):
-            if n in driven:
-                if n in seen:
-                    raise ValueError(
-                        "Circuit: amplifiers form a loop; an amplifier chain must end."
-                    )
-                s, a = driven[n]
-                r, g = resolve(s, (*seen, n))
-                return r, a * g
-            return root[n], gain[n]
-
-        for n in driven:
-            root[n], gain[n] = resolve(n)
-
-        # 5. energy domains (amplifiers rescale downstream energy by 1/A²)
-        parent = list(range(n_nodes))
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, AbstractDissipative | IdealDiode):
-                for a, c in zip(t[0], t[1], strict=True):
-                    if a not in held_slot and c not in held_slot:
-                        _union(parent, int(a), int(c))
-        dom_weight: dict[int, float] = {}
-        pending = dict(driven)
-        # domains containing no driven node have weight 1
-        driven_domains = {_find(parent, d) for d in driven}
-        for n in range(n_nodes):
-            if n not in held_slot and _find(parent, n) not in driven_domains:
-                dom_weight[_find(parent, n)] = 1.0
-        for _ in range(len(pending) + 1):
-            progressed = False
-            for d, (s, a) in list(pending.items()):
-                if s in held_slot:
-                    w_src = 1.0
-                else:
-                    w_src = dom_weight.get(_find(parent, s))
-                if w_src is None:
-                    continue
-                w = w_src / a**2
-                rd = _find(parent, d)
-                if rd in dom_weight and not np.isclose(dom_weight[rd], w, rtol=1e-12):
-                    raise ValueError(
-                        f"Circuit: node {list(names)[d]!r} is reached through amplifiers of "
-                        "different total gain; such a circuit has no energy function."
-                    )
-                dom_weight[rd] = w
-                del pending[d]
-                progressed = True
-            if not progressed:
-                break
-        if pending:
-            raise ValueError("Circuit: amplifiers feed back into their own input domain.")
-        node_weight = np.array(
-            [1.0 if n in held_slot else dom_weight[_find(parent, n)] for n in range(n_nodes)]
-        )
-        energy_weights = []
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, AbstractDissipative | CurrentSource):
-                # an element's domain is that of any of its non-held terminals
-                w = np.ones(e.size)
-                for row in t:
-                    w = np.where([int(x) not in held_slot for x in row], node_weight[row], w)
-                energy_weights.append(jnp.asarray(w))
-            else:
-                energy_weights.append(jnp.ones(e.size))
-
-        # 6. floating nodes: every free node needs a conducting path to a held node
-        anchor = list(range(n_nodes))
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, AbstractDissipative | Amplifier):
-                for a, c in zip(t[0], t[1], strict=True):
-                    _union(anchor, int(a), int(c))
-        anchored = {_find(anchor, n) for n in held_slot}
-        floating = [list(names)[n] for n in free if _find(anchor, n) not in anchored]
-        if floating:
-            raise ValueError(
-                f"Circuit: node(s) {floating[:10]} float: no path of resistors or diodes joins "
-                "them to a held node (ground, a rail or an input), so their potential is undefined."
-            )
-        for n in out_idx:
-            if int(n) in held_slot:
-                raise ValueError(f"Circuit: output node {list(names)[n]!r} is held by a source.")
-
-        # 7. ideal diodes as bounds on free potentials
-        b_node, b_ref, b_scale, b_upper = [], [], [], []
-        coupled = False
-        for e, t in zip(elements, terminals, strict=True):
-            if isinstance(e, IdealDiode):
-                for a, c in zip(t[0], t[1], strict=True):
-                    ra, rc, ga, gc = root[a], root[c], gain[a], gain[c]
-                    a_free, c_free = ra < n_free, rc < n_free
-                    if a_free and c_free:
-                        coupled = True
-                    elif a_free:  # ga·z ≤ gc·ref
-                        b_node.append(ra), b_ref.append(rc), b_scale.append(gc / ga)
-                        b_upper.append(ga > 0)
-                    elif c_free:  # ga·ref ≤ gc·z
-                        b_node.append(rc), b_ref.append(ra), b_scale.append(ga / gc)
-                        b_upper.append(gc < 0)
-
+        topo = compile_topology(elements, outputs, nodes)
         # one dtype for the whole circuit: that of the trainable parameters (conductances,
         # bias currents), else of any parameter; the rest (diode constants, rails given as
         # Python floats) is cast to it, so float32 conductances give a float32 circuit under x64
+        elements = topo.elements
         trainable = [getattr(e, f) for e in elements for f in type(e).trainable_fields]
         params = trainable or jax.tree_util.tree_leaves(eqx.filter(elements, eqx.is_inexact_array))
         dtype = jnp.result_type(*params) if params else jnp.result_type(float)
-        elements = cast_floats(elements, dtype)
-        self.elements = elements
-        self.terminals = tuple(jnp.asarray(t) for t in terminals)
-        self.energy_weights = tuple(jnp.asarray(w, dtype) for w in energy_weights)
-        self.node_names = tuple(names)
-        self.input_names = tuple(input_names)
-        self.output_names = outputs
-        self.n_free_nodes = n_free
-        self.coupled_ideal_diodes = coupled
-        self.free_nodes = jnp.asarray(np.array(free, dtype=np.int64))
-        self.output_nodes = jnp.asarray(out_idx)
-        self.node_root = jnp.asarray(root)
-        self.node_gain = jnp.asarray(gain, dtype)
-        self.node_weight = jnp.asarray(node_weight, dtype)
+        b_node, b_ref, b_scale, b_upper = topo.bounds
+        self.elements = cast_floats(elements, dtype)
+        self.terminals = tuple(jnp.asarray(t) for t in topo.terminals)
+        self.energy_weights = tuple(jnp.asarray(w, dtype) for w in topo.energy_weights)
+        self.node_names = tuple(topo.names)
+        self.input_names = tuple(topo.input_names)
+        self.output_names = topo.outputs
+        self.n_free_nodes = len(topo.free)
+        self.coupled_ideal_diodes = topo.coupled
+        self.free_nodes = jnp.asarray(np.array(topo.free, dtype=np.int64))
+        self.output_nodes = jnp.asarray(topo.out_idx)
+        self.node_root = jnp.asarray(topo.root)
+        self.node_gain = jnp.asarray(topo.gain, dtype)
+        self.node_weight = jnp.asarray(topo.node_weight, dtype)
         self.bound_node = jnp.asarray(np.array(b_node, dtype=np.int64))
         self.bound_ref = jnp.asarray(np.array(b_ref, dtype=np.int64))
         self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float), dtype)
