@@ -11,10 +11,9 @@ from .._solver._base import Equilibrium, Status
 from .._solver._bcd import (
     PHASE_RTOL,
     DeviationProblem,
+    free_phase_equilibrium,
     input_drive,
-    layer_residuals,
     layer_sums,
-    phase_equilibrium,
     run_sweeps,
 )
 from ._eqprop import Variant, check_variant
@@ -116,9 +115,8 @@ def layered_phases(
     free = run_sweeps(net, init_layers(net, inputs), drive, targets, 0.0, n_sweeps, sums)
     zeros = [jnp.zeros_like(v) for v in free[1:]]
     nudged = DeviationProblem.at_free_state(net, free, drive, targets, beta, sums)
-    free_joined = net.join(free[1:])
-    res = net.join(layer_residuals(net, free, drive, targets, 0.0, sums))
-    free_eq = phase_equilibrium(free_joined, None, res, net.join(sums), n_sweeps, rtol)
+    free_eq = free_phase_equilibrium(net, free, drive, targets, n_sweeps, rtol, sums)
+    free_joined = free_eq.free
     pos = neg = pos_eq = neg_eq = None
     if variant in ("positive", "centered"):
         pos = nudged.run(zeros, n_sweeps)
@@ -177,16 +175,10 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL,
 
     def loss(p):
         n = eqx.combine(p, static)
-        layers = run_sweeps(
-            n, init_layers(n, inputs), input_drive(n, inputs), targets, 0.0, n_sweeps
-        )
-        return jnp.mean(squared_error(layers[-1], targets)), layers
+        drive = input_drive(n, inputs)
+        layers = run_sweeps(n, init_layers(n, inputs), drive, targets, 0.0, n_sweeps)
+        return jnp.mean(squared_error(layers[-1], targets)), (layers, drive)
 
-    (value, layers), grad = jax.value_and_grad(loss, has_aux=True)(params)
-    layers = jax.lax.stop_gradient(layers)
-    sums = layer_sums(net)
-    res = layer_residuals(net, layers, input_drive(net, inputs), targets, 0.0, sums)
-    eq = phase_equilibrium(
-        net.join(layers[1:]), None, net.join(res), net.join(sums), n_sweeps, rtol
-    )
-    return grad, value, eq
+    (value, aux), grad = jax.value_and_grad(loss, has_aux=True)(params)
+    layers, drive = jax.lax.stop_gradient(aux)  # the phase's own drive, not computed again
+    return grad, value, free_phase_equilibrium(net, layers, drive, targets, n_sweeps, rtol)

@@ -61,6 +61,14 @@ def phase_equilibrium(free, deviation, residual, conductance, n_sweeps, rtol):
     )
 
 
+def free_phase_equilibrium(net, layers, drive, target, n_sweeps, rtol, sums=None):
+    """The free phase ``layers`` ([inputs, h1, …, out]) after ``n_sweeps`` sweeps as an
+    :class:`Equilibrium`, judged by :func:`phase_status`."""
+    sums = layer_sums(net) if sums is None else sums
+    res = net.join(layer_residuals(net, layers, drive, target, 0.0, sums))
+    return phase_equilibrium(net.join(layers[1:]), None, res, net.join(sums), n_sweeps, rtol)
+
+
 def input_drive(net: LayeredNetwork, inputs):
     """The constant input contribution Σ_i g_ij·v_i into the first hidden layer (…, h1):
     computed once per example and shared by all sweeps and phases. The sources are ±γx, so
