@@ -8,8 +8,7 @@ import sys
 
 
 def _train_parser(sub):
-    from ._training import ALGORITHMS, ON_UNCONVERGED, TrainConfig
-    from ._training._recipes import RECIPES
+    from ._training import ALGORITHMS, ON_UNCONVERGED, RECIPES, TrainConfig
 
     d = TrainConfig()
     # no argparse defaults: a flag the user gives overrides the recipe, one they leave out

@@ -123,10 +123,9 @@ class LayeredNetwork(AbstractCircuit):
         and an ideal device, so that it is never read twice. Identity for an ideal device."""
         if self.device.is_identity_read:
             return self
-        keys = (
-            [None] * len(self.weights) if key is None else jax.random.split(key, len(self.weights))
+        weights = tuple(
+            self.device.read(w, k) for w, k in zip(self.weights, self._layer_keys(key), strict=True)
         )
-        weights = tuple(self.device.read(w, k) for w, k in zip(self.weights, keys, strict=True))
         return eqx.tree_at(
             lambda n: (n.weights, n.device),
             self,
@@ -138,15 +137,17 @@ class LayeredNetwork(AbstractCircuit):
         """The network after writing ``updates`` (a pytree shaped like the trainable part):
         weights through ``device.program`` (clipping to the device's range), biases (current
         sources, not devices) by addition."""
-        keys = (
-            [None] * len(self.weights) if key is None else jax.random.split(key, len(self.weights))
-        )
         weights = tuple(
             self.device.program(w, u, k)
-            for w, u, k in zip(self.weights, updates.weights, keys, strict=True)
+            for w, u, k in zip(self.weights, updates.weights, self._layer_keys(key), strict=True)
         )
         biases = tuple(b + u for b, u in zip(self.biases, updates.biases, strict=True))
         return eqx.tree_at(lambda n: (n.weights, n.biases), self, (weights, biases))
+
+    def _layer_keys(self, key):
+        """One key per weight layer (all None without a key)."""
+        n = len(self.weights)
+        return [None] * n if key is None else list(jax.random.split(key, n))
 
     def require_read(self, who: str) -> None:
         """Raise unless this network's weights are conductances (an identity-read device)."""

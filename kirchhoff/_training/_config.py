@@ -10,6 +10,7 @@ import optax
 from .._devices import IdealDevice
 from .._layered import LayeredNetwork, make_model
 from .._solver._bcd import PHASE_RTOL
+from ._recipes import recipe_fields
 
 ON_UNCONVERGED = ("error", "skip", "warn")
 ALGORITHMS = (
@@ -59,8 +60,6 @@ class TrainConfig:
     def from_recipe(cls, name: str, **overrides) -> "TrainConfig":
         """The configuration of recipe ``name`` (see ``kirchhoff._training.RECIPES``), with
         ``overrides`` applied on top."""
-        from ._recipes import recipe_fields
-
         return cls(**{**recipe_fields(name), **overrides})
 
     def __post_init__(self):
