@@ -93,6 +93,11 @@ def software_mlp(train_data, val_data, test_data, epochs, batch_size, lr, seed, 
     return curve, time.perf_counter() - t0
 
 
+def _first(data, n):
+    """The first ``n`` examples of ``data`` (all of them for None), as TrainConfig's limits."""
+    return dataclasses.replace(data, images=data.images[:n], labels=data.labels[:n])
+
+
 def analog_run(name, cfg: TrainConfig):
     shutil.rmtree(cfg.out, ignore_errors=True)  # a fresh run, never a resumed one
     t0 = time.perf_counter()
@@ -208,15 +213,9 @@ def main():
             trained[name] = net
             print(f"{key}: {name}: {summary(run)}", flush=True)
 
-        train_all = load_dataset(dataset, "train")
-        test_data = load_dataset(dataset, "test")
-        if limit:
-            train_all = dataclasses.replace(
-                train_all, images=train_all.images[:limit], labels=train_all.labels[:limit]
-            )
-            test_data = dataclasses.replace(
-                test_data, images=test_data.images[:limit], labels=test_data.labels[:limit]
-            )
+        # the same examples as the analog runs: the first `limit`, then the same held-out split
+        train_all = _first(load_dataset(dataset, "train"), limit)
+        test_data = _first(load_dataset(dataset, "test"), limit)
         train_data, val_data = split_validation(train_all, VAL_SIZE[key])
         curve, wall = software_mlp(
             train_data, val_data, test_data, epochs, base.batch_size, args.mlp_lr, args.seed
