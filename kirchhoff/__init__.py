@@ -17,8 +17,12 @@ from ._data import train_test as train_test
 from ._data import write_idx as write_idx
 from ._devices import AbstractDevice as AbstractDevice
 from ._devices import IdealDevice as IdealDevice
+from ._elements import AbstractBounded as AbstractBounded
 from ._elements import AbstractDissipative as AbstractDissipative
+from ._elements import AbstractDriven as AbstractDriven
 from ._elements import AbstractElement as AbstractElement
+from ._elements import AbstractHeld as AbstractHeld
+from ._elements import AbstractSource as AbstractSource
 from ._elements import Amplifier as Amplifier
 from ._elements import CurrentSource as CurrentSource
 from ._elements import Ground as Ground

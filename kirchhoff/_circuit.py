@@ -21,16 +21,13 @@ from ._custom_types import (
     Scalar,
 )
 from ._elements import (
+    AbstractBounded,
     AbstractDissipative,
     AbstractElement,
-    Amplifier,
-    CurrentSource,
-    IdealDiode,
-    Resistor,
-    ShockleyDiode,
-    VoltageSource,
+    AbstractSource,
+    AbstractTwoTerminal,
 )
-from ._topology import compile_topology
+from ._topology import compile_topology, held_order
 
 
 class AbstractCircuit(eqx.Module):
@@ -158,6 +155,7 @@ class Circuit(AbstractCircuit):
     bound_node: Int[Array, " diodes"]
     bound_ref: Int[Array, " diodes"]
     bound_scale: Float[Array, " diodes"]
+    bound_offset: Float[Array, " diodes"]
     bound_upper: Bool[Array, " diodes"]
 
     def __init__(
@@ -174,7 +172,7 @@ class Circuit(AbstractCircuit):
         trainable = [getattr(e, f) for e in elements for f in type(e).trainable_fields]
         params = trainable or jax.tree_util.tree_leaves(eqx.filter(elements, eqx.is_inexact_array))
         dtype = jnp.result_type(*params) if params else jnp.result_type(float)
-        b_node, b_ref, b_scale, b_upper = topo.bounds
+        b_node, b_ref, b_scale, b_offset, b_upper = topo.bounds
         self.elements = cast_floats(elements, dtype)
         self.terminals = tuple(jnp.asarray(t) for t in topo.terminals)
         self.energy_weights = tuple(jnp.asarray(w, dtype) for w in topo.energy_weights)
@@ -191,6 +189,7 @@ class Circuit(AbstractCircuit):
         self.bound_node = jnp.asarray(np.array(b_node, dtype=np.int64))
         self.bound_ref = jnp.asarray(np.array(b_ref, dtype=np.int64))
         self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float), dtype)
+        self.bound_offset = jnp.asarray(np.array(b_offset, dtype=float), dtype)
         self.bound_upper = jnp.asarray(np.array(b_upper, dtype=bool))
 
     # ---- sizes -------------------------------------------------------------------------
@@ -212,15 +211,11 @@ class Circuit(AbstractCircuit):
 
     @property
     def has_ideal_diodes(self) -> bool:
-        return any(isinstance(e, IdealDiode) for e in self.elements)
-
-    @property
-    def has_shockley_diodes(self) -> bool:
-        return any(isinstance(e, ShockleyDiode) for e in self.elements)
+        return any(isinstance(e, AbstractBounded) for e in self.elements)
 
     @property
     def is_quadratic(self) -> bool:
-        return not self.has_shockley_diodes
+        return all(e.is_linear for e in self.elements if isinstance(e, AbstractDissipative))
 
     def node_index(self, name: NodeRef) -> int:
         try:
@@ -230,9 +225,15 @@ class Circuit(AbstractCircuit):
 
     # ---- potentials and energy ----------------------------------------------------------
     def _held_values(self, inputs: Inputs) -> Float[Array, " held"]:
+        """Potentials of the held slots, group by group in ``held_order``, from ``inputs``."""
         dtype = self.node_gain.dtype
-        volts = [e.volts.astype(dtype) for e in self.elements if isinstance(e, VoltageSource)]
-        return jnp.concatenate([jnp.asarray(inputs, dtype=dtype), *volts])
+        inputs, values, start = jnp.asarray(inputs, dtype=dtype), [], 0
+        for _, e in held_order(self.elements):
+            n = len(e.input_names())
+            v = e.held_potentials(inputs[start : start + n])
+            values.append(jnp.asarray(v, dtype=dtype).reshape(-1))
+            start += n
+        return jnp.concatenate(values)
 
     def potentials(self, free: FreePotentials, inputs: Inputs) -> Potentials:
         """All node potentials (volts) from the free ones and the inputs."""
@@ -251,7 +252,7 @@ class Circuit(AbstractCircuit):
         for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
             if isinstance(e, AbstractDissipative):
                 total = total + jnp.sum(w * e.co_content(v[t[0]] - v[t[1]]))
-            elif isinstance(e, CurrentSource):
+            elif isinstance(e, AbstractSource):
                 total = total + jnp.sum(w * e.co_content(v[t[0]]))
         return total
 
@@ -298,8 +299,8 @@ class Circuit(AbstractCircuit):
                     i = 0.0
                 s = w * (c * (jnp.abs(x[t[0]]) + jnp.abs(x[t[1]])) + i)
                 node = node.at[t[0]].add(s).at[t[1]].add(s)
-            elif isinstance(e, CurrentSource) and change is None:
-                node = node.at[t[0]].add(w * jnp.abs(e.current))
+            elif isinstance(e, AbstractSource) and change is None:
+                node = node.at[t[0]].add(w * jnp.abs(e.injected_current()))
         n = self.n_free
         root = jnp.where(self.node_root < n, self.node_root, n)
         free_scale = jnp.zeros(n + 1, v.dtype).at[root].add(jnp.abs(self.node_gain) * node)[:n]
@@ -308,7 +309,7 @@ class Circuit(AbstractCircuit):
     def voltage_drops(self, v: Potentials) -> tuple[Float[Array, " k"] | None, ...]:
         """Voltage drop anode − cathode of every two-terminal element (None for others)."""
         return tuple(
-            v[t[0]] - v[t[1]] if t.shape[0] == 2 and not isinstance(e, Amplifier) else None
+            v[t[0]] - v[t[1]] if isinstance(e, AbstractTwoTerminal) else None
             for e, t in zip(self.elements, self.terminals, strict=True)
         )
 
@@ -319,8 +320,8 @@ class Circuit(AbstractCircuit):
         for e, t in zip(self.elements, self.terminals, strict=True):
             if isinstance(e, AbstractDissipative):
                 out.append(e.current(v[t[0]] - v[t[1]]))
-            elif isinstance(e, CurrentSource):
-                out.append(e.current)
+            elif isinstance(e, AbstractSource):
+                out.append(e.injected_current())
             else:
                 out.append(None)
         return tuple(out)
@@ -332,7 +333,7 @@ class Circuit(AbstractCircuit):
         for e, t, i in zip(self.elements, self.terminals, self.branch_currents(v), strict=True):
             if isinstance(e, AbstractDissipative):
                 net = net.at[t[0]].add(i).at[t[1]].add(-i)
-            elif isinstance(e, CurrentSource):
+            elif isinstance(e, AbstractSource):
                 net = net.at[t[0]].add(-i)
         return net
 
@@ -363,7 +364,7 @@ class Circuit(AbstractCircuit):
         if self.bound_node.shape[0] == 0:
             return lo, hi
         held = self._held_values(inputs)
-        value = self.bound_scale * held[self.bound_ref - self.n_free]
+        value = self.bound_scale * held[self.bound_ref - self.n_free] + self.bound_offset
         lo = lo.at[self.bound_node].max(jnp.where(self.bound_upper, -jnp.inf, value))
         hi = hi.at[self.bound_node].min(jnp.where(self.bound_upper, value, jnp.inf))
         return lo, hi
@@ -398,13 +399,7 @@ class Circuit(AbstractCircuit):
             "kirchhoff: an input potential is NaN or infinite.",
         )
         for e in self.elements:
-            if isinstance(e, Resistor):
-                inputs = eqx.error_if(
-                    inputs,
-                    jnp.any(e.conductance < 0) | ~jnp.all(jnp.isfinite(e.conductance)),
-                    "kirchhoff: a conductance is negative or not finite; keep conductances "
-                    "≥ 0 (e.g. project them after each update).",
-                )
+            inputs = e.validate(inputs)
         return inputs
 
     def check_inputs_shape(self, inputs) -> None:

@@ -1,8 +1,15 @@
-"""Circuit elements as Equinox modules: each contributes its co-content to the energy.
+"""Circuit elements as Equinox modules, each declaring its role by its base class.
 
 An element module is a *group* of ``k`` elements of one kind (one resistor is a group of
 one), so that a layer of a thousand resistors costs one vectorised co-content call. Nodes
 are named by any hashable; the circuit binds names to indices.
+
+The circuit, its topology and the SPICE exporter ask an element for its role and the role's
+methods, never for its class: :class:`AbstractDissipative` (co-content of a voltage drop),
+:class:`AbstractSource` (a fixed injected current), :class:`AbstractHeld` (nodes held at set
+potentials or inputs), :class:`AbstractDriven` (nodes driven by amplifiers) and
+:class:`AbstractBounded` (a capped voltage drop). A new kind of element is one subclass of a
+role; ``validate`` adds runtime checks and ``spice_cards`` writes it into a netlist.
 """
 
 from collections.abc import Sequence
@@ -14,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, ArrayLike, Float, NodeRef
+from ._shockley import shockley_co_content, shockley_co_content_increment, shockley_current
 
 
 def _as_names(nodes: NodeRef | Sequence[NodeRef]) -> tuple[NodeRef, ...]:
@@ -50,6 +58,16 @@ def _concrete(x) -> np.ndarray | None:
         return None
 
 
+def _pair(anode, cathode, cls):
+    a, c = _as_names(anode), _as_names(cathode)
+    if len(a) != len(c):
+        raise ValueError(f"{cls}: {len(a)} anode(s) but {len(c)} cathode(s); give as many of each.")
+    for x, y in zip(a, c, strict=True):
+        if x == y:
+            raise ValueError(f"{cls}: both terminals are node {x!r}; an element needs two nodes.")
+    return a, c
+
+
 class AbstractElement(eqx.Module):
     """A group of elements of one kind, attached to named nodes."""
 
@@ -63,6 +81,30 @@ class AbstractElement(eqx.Module):
     def terminal_names(self) -> tuple[tuple[NodeRef, ...], ...]:
         """The node names of each terminal, one tuple per terminal (length ``size``)."""
         raise NotImplementedError
+
+    def validate(self, x):
+        """``x`` behind runtime checks of the parameters (``eqx.error_if``, inside jit)."""
+        return x
+
+    def spice_cards(self, writer, nodes: tuple[tuple[str, ...], ...]) -> None:
+        """Write the group's SPICE cards through ``writer`` (``kirchhoff._spice._export``),
+        ``nodes`` being each terminal's SPICE node names; by default there are none."""
+        raise ValueError(
+            f"kirchhoff SPICE export: no SPICE card for the element {type(self).__name__}."
+        )
+
+
+class AbstractOneTerminal(AbstractElement):
+    """Elements attached to one ``node`` each."""
+
+    node: tuple[NodeRef, ...] = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return len(self.node)
+
+    def terminal_names(self):
+        return (self.node,)
 
 
 class AbstractTwoTerminal(AbstractElement):
@@ -80,7 +122,11 @@ class AbstractTwoTerminal(AbstractElement):
 
 
 class AbstractDissipative(AbstractTwoTerminal):
-    """A two-terminal element whose current is a monotone function of its voltage drop."""
+    """Role: a two-terminal element whose current is a monotone function of its voltage drop;
+    its co-content is its share of the energy."""
+
+    # True when the current is linear in the drop (a quadratic co-content)
+    is_linear: ClassVar[bool] = False
 
     def current(self, voltage_drop: Float[Array, " k"]) -> Float[Array, " k"]:
         """Current from anode to cathode through the element, in amperes."""
@@ -107,14 +153,57 @@ class AbstractDissipative(AbstractTwoTerminal):
         return self.co_content(u + du) - self.co_content(u) - self.current(u) * du
 
 
-def _pair(anode, cathode, cls):
-    a, c = _as_names(anode), _as_names(cathode)
-    if len(a) != len(c):
-        raise ValueError(f"{cls}: {len(a)} anode(s) but {len(c)} cathode(s); give as many of each.")
-    for x, y in zip(a, c, strict=True):
-        if x == y:
-            raise ValueError(f"{cls}: both terminals are node {x!r}; an element needs two nodes.")
-    return a, c
+class AbstractSource(AbstractOneTerminal):
+    """Role: injects into each node a current that the potentials do not change, so that its
+    energy term is linear in the potential."""
+
+    def injected_current(self) -> Float[Array, " k"]:
+        """The current injected into each node, in amperes."""
+        raise NotImplementedError
+
+    def co_content(self, potential: Float[Array, " k"]) -> Float[Array, " k"]:
+        return -self.injected_current() * potential
+
+
+class AbstractHeld(AbstractElement):
+    """Role: holds every node of its terminals at a potential set by its parameters or by the
+    circuit's inputs (which the groups that take inputs share out in element order)."""
+
+    def input_names(self) -> tuple[NodeRef, ...]:
+        """One name per input value the group takes (none: its potentials are parameters)."""
+        return ()
+
+    def held_potentials(self, inputs: Float[Array, " n"]) -> Float[Array, "terminals k"]:
+        """The potentials of its nodes, shaped like its terminals, in volts, from ``inputs``:
+        its own slice of the circuit's inputs (as many values as ``input_names``)."""
+        raise NotImplementedError
+
+
+class AbstractDriven(AbstractElement):
+    """Role: drives each ``drive`` node at ``gain`` (static) times its ``source`` node's
+    potential, keeping an energy function: the elements downstream weigh 1/gain²."""
+
+    source: tuple[NodeRef, ...] = eqx.field(static=True)
+    drive: tuple[NodeRef, ...] = eqx.field(static=True)
+    gain: tuple[float, ...] = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return len(self.source)
+
+    def terminal_names(self):
+        return (self.source, self.drive)
+
+
+class AbstractBounded(AbstractTwoTerminal):
+    """Role: caps the voltage drop at ``max_drop`` (current ``i ≥ 0`` flows only where the cap
+    binds): a co-content of 0 up to the cap and +∞ beyond, a bound on the free potential at
+    one end when the other is held or driven, which the box-QP solver enforces."""
+
+    def max_drop(self) -> tuple[float, ...]:
+        """The largest drop anode − cathode each element allows, in volts (static: the
+        topology reads it)."""
+        return (0.0,) * self.size
 
 
 class Resistor(AbstractDissipative):
@@ -122,6 +211,7 @@ class Resistor(AbstractDissipative):
 
     conductance: Float[Array, " k"]
     trainable_fields: ClassVar[tuple[str, ...]] = ("conductance",)
+    is_linear: ClassVar[bool] = True
 
     def __init__(self, anode, cathode, conductance: ArrayLike):
         self.anode, self.cathode = _pair(anode, cathode, "Resistor")
@@ -145,70 +235,24 @@ class Resistor(AbstractDissipative):
         del voltage_drop
         return 0.5 * self.conductance * change**2
 
+    def validate(self, x):
+        g = self.conductance
+        return eqx.error_if(
+            x,
+            jnp.any(g < 0) | ~jnp.all(jnp.isfinite(g)),
+            "kirchhoff: a conductance is negative or not finite; keep conductances "
+            "≥ 0 (e.g. project them after each update).",
+        )
 
-def shockley_current(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
-    """I_s (exp(u / n V_T) − 1), the exponential continued linearly past ``max_exponent``."""
-    x = u / (ideality * thermal_voltage)
-    # where, not minimum: at x == max_exponent jnp.minimum splits the derivative in half
-    e = jnp.exp(jnp.where(x > max_exponent, max_exponent, x))
-    # linear continuation of exp beyond the threshold: C1 current, C2 co-content
-    ex = jnp.where(x > max_exponent, e * (1.0 + (x - max_exponent)), e)
-    return saturation_current * (ex - 1.0)
-
-
-def shockley_co_content(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
-    """∫₀ᵘ of :func:`shockley_current`."""
-    nvt = ideality * thermal_voltage
-    x = u / nvt
-    e = jnp.exp(jnp.where(x > max_exponent, max_exponent, x))
-    # ∫0^x (exp(s) - 1) ds, with exp continued as e^xm (1 + (s - xm)) past xm
-    d = jnp.maximum(x - max_exponent, 0.0)
-    integral = jnp.where(x > max_exponent, e * (1.0 + d + 0.5 * d**2), e) - 1.0 - x
-    return saturation_current * nvt * integral
-
-
-@jax.custom_jvp
-def _exp_remainder(x):
-    """``exp(x) − 1 − x`` without cancellation (a series near 0); its derivative is expm1."""
-    small = jnp.abs(x) < 0.5
-    xs = jnp.where(small, x, 0.0)
-    series = jnp.zeros_like(xs)
-    for k in range(17, 1, -1):  # Σ_{k=2}^{17} x^k/k!: truncation < 1e-20 relative for |x| < ½
-        series = (series + 1.0) * xs / k
-    series = series * xs
-    return jnp.where(small, series, jnp.expm1(jnp.where(small, 1.0, x)) - x)
-
-
-@_exp_remainder.defjvp
-def _exp_remainder_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    return _exp_remainder(x), jnp.expm1(x) * dx
-
-
-def shockley_co_content_increment(
-    u, du, saturation_current, ideality, thermal_voltage, max_exponent=40.0
-):
-    """``E(u + Δu) − E(u) − i(u)·Δu`` for :func:`shockley_co_content`, accurate for tiny Δu:
-    I_s·nV_T·e^x·(e^{Δx} − 1 − Δx) on the exponential branch, ½·I_s·nV_T·e^{x_m}·Δx² on the
-    linear continuation, and the plain difference where a step crosses the threshold."""
-    nvt = ideality * thermal_voltage
-    x, dx = u / nvt, du / nvt
-    below = (x <= max_exponent) & (x + dx <= max_exponent)
-    above = (x > max_exponent) & (x + dx > max_exponent)
-    xb = jnp.where(below, x, 0.0)
-    exp_branch = jnp.exp(xb) * _exp_remainder(jnp.where(below, dx, 0.0))
-    lin_branch = jnp.exp(max_exponent) * 0.5 * jnp.where(above, dx, 0.0) ** 2
-    args = (saturation_current, ideality, thermal_voltage, max_exponent)
-    crossing = (
-        shockley_co_content(u + du, *args)
-        - shockley_co_content(u, *args)
-        - shockley_current(u, *args) * du
-    )
-    return jnp.where(
-        below,
-        saturation_current * nvt * exp_branch,
-        jnp.where(above, saturation_current * nvt * lin_branch, crossing),
-    )
+    def spice_cards(self, writer, nodes):
+        # ``rk a c 1/g``; a zero conductance (an open circuit) only as an annotation
+        g = writer.concrete(self.conductance, "a conductance")
+        for a, c, g_j in zip(*nodes, g, strict=True):
+            k = writer.index("r")
+            if g_j == 0.0:
+                writer.comment(f"open r{k} {a} {c}")
+            else:
+                writer.card(f"r{k} {a} {c} {writer.value(1.0 / g_j)}")
 
 
 class ShockleyDiode(AbstractDissipative):
@@ -242,36 +286,28 @@ class ShockleyDiode(AbstractDissipative):
             if v is not None and (not np.all(np.isfinite(v)) or np.any(v <= 0)):
                 raise ValueError(f"ShockleyDiode: `{name}` must be finite and positive.")
 
+    def _constants(self):
+        return (self.saturation_current, self.ideality, self.thermal_voltage, self.max_exponent)
+
     def current(self, voltage_drop):
-        return shockley_current(
-            voltage_drop,
-            self.saturation_current,
-            self.ideality,
-            self.thermal_voltage,
-            self.max_exponent,
-        )
+        return shockley_current(voltage_drop, *self._constants())
 
     def co_content(self, voltage_drop):
-        return shockley_co_content(
-            voltage_drop,
-            self.saturation_current,
-            self.ideality,
-            self.thermal_voltage,
-            self.max_exponent,
-        )
+        return shockley_co_content(voltage_drop, *self._constants())
 
     def co_content_increment(self, voltage_drop, change):
-        return shockley_co_content_increment(
-            voltage_drop,
-            change,
-            self.saturation_current,
-            self.ideality,
-            self.thermal_voltage,
-            self.max_exponent,
-        )
+        return shockley_co_content_increment(voltage_drop, change, *self._constants())
+
+    def spice_cards(self, writer, nodes):
+        # ``dk a c model``, one diode model per (I_s, n, V_T)
+        i_s = writer.concrete(self.saturation_current, "a diode's saturation current")
+        n = writer.concrete(self.ideality, "a diode's ideality")
+        vt = writer.concrete(self.thermal_voltage, "a diode's thermal voltage")
+        for a, c, *constants in zip(*nodes, i_s, n, vt, strict=True):
+            writer.diode(a, c, *(float(x) for x in constants))
 
 
-class IdealDiode(AbstractTwoTerminal):
+class IdealDiode(AbstractBounded):
     """Ideal diodes: current ``i ≥ 0`` from anode to cathode, drop ``u ≤ 0``, ``i·u = 0``.
 
     Their co-content is 0 on ``u ≤ 0`` and +∞ beyond, i.e. a constraint; the box-QP and
@@ -280,11 +316,16 @@ class IdealDiode(AbstractTwoTerminal):
     def __init__(self, anode, cathode):
         self.anode, self.cathode = _pair(anode, cathode, "IdealDiode")
 
+    def spice_cards(self, writer, nodes):
+        # a steep Shockley diode (the exporter's ideal-diode model)
+        model = writer.ideal_diode_model()
+        for a, c in zip(*nodes, strict=True):
+            writer.card(f"d{writer.index('d')} {a} {c} {model}")
 
-class CurrentSource(AbstractElement):
+
+class CurrentSource(AbstractSource):
     """Current sources injecting ``current`` amperes into ``node`` (trainable biases)."""
 
-    node: tuple[NodeRef, ...] = eqx.field(static=True)
     current: Float[Array, " k"]
     trainable_fields: ClassVar[tuple[str, ...]] = ("current",)
 
@@ -295,23 +336,21 @@ class CurrentSource(AbstractElement):
         if c is not None and not np.all(np.isfinite(c)):
             raise ValueError("CurrentSource: currents must be finite.")
 
-    @property
-    def size(self):
-        return len(self.node)
+    def injected_current(self):
+        return self.current
 
-    def terminal_names(self):
-        return (self.node,)
+    def spice_cards(self, writer, nodes):
+        # ``ik 0 node I``: SPICE's current flows from the first node into the second
+        amps = writer.concrete(self.current, "a source current")
+        for node, amp in zip(nodes[0], amps, strict=True):
+            writer.card(f"i{writer.index('i')} 0 {node} {writer.value(amp)}")
 
-    def co_content(self, potential: Float[Array, " k"]) -> Float[Array, " k"]:
-        return -self.current * potential
 
-
-class VoltageSource(AbstractElement):
+class VoltageSource(AbstractOneTerminal, AbstractHeld):
     """Ideal voltage sources holding ``node`` at ``volts`` (relative to the reference 0 V).
 
     Ground is a ``VoltageSource(node, 0.0)``; bias rails are sources at other values."""
 
-    node: tuple[NodeRef, ...] = eqx.field(static=True)
     volts: Float[Array, " k"]
 
     def __init__(self, node, volts: ArrayLike = 0.0):
@@ -321,12 +360,17 @@ class VoltageSource(AbstractElement):
         if v is not None and not np.all(np.isfinite(v)):
             raise ValueError("VoltageSource: volts must be finite.")
 
-    @property
-    def size(self):
-        return len(self.node)
+    def held_potentials(self, inputs):
+        return self.volts[None]
 
-    def terminal_names(self):
-        return (self.node,)
+    def spice_cards(self, writer, nodes):
+        # ``vk node 0 volts``; the node mapped to SPICE's reference needs none
+        volts = writer.concrete(self.volts, "a VoltageSource's volts")
+        for node, v in zip(nodes[0], volts, strict=True):
+            if writer.is_ground(node):
+                writer.comment("ground")
+            else:
+                writer.card(f"v{writer.index('v')} {node} 0 {writer.value(v)}")
 
 
 def Ground(node: NodeRef = "gnd") -> VoltageSource:
@@ -334,32 +378,29 @@ def Ground(node: NodeRef = "gnd") -> VoltageSource:
     return VoltageSource(node, 0.0)
 
 
-class Input(AbstractElement):
+class Input(AbstractOneTerminal, AbstractHeld):
     """Voltage sources whose values are the circuit's inputs, set per example at solve time."""
-
-    node: tuple[NodeRef, ...] = eqx.field(static=True)
 
     def __init__(self, node):
         self.node = _as_names(node)
 
-    @property
-    def size(self):
-        return len(self.node)
+    def input_names(self):
+        return self.node
 
-    def terminal_names(self):
-        return (self.node,)
+    def held_potentials(self, inputs):
+        return inputs[None]
+
+    def spice_cards(self, writer, nodes):
+        for node in nodes[0]:
+            writer.input_source(node)
 
 
-class Amplifier(AbstractElement):
+class Amplifier(AbstractDriven):
     """Bidirectional amplifiers (Kendall et al. 2020): a VCVS drives ``drive = gain·source``
     and a CCCS of gain 1/gain feeds the current drawn from ``drive`` back into ``source``.
 
     The circuit stays energy-based: elements downstream of an amplifier have their energy
     scaled by 1/gain²; the circuit works this scaling out when it is built."""
-
-    source: tuple[NodeRef, ...] = eqx.field(static=True)
-    drive: tuple[NodeRef, ...] = eqx.field(static=True)
-    gain: tuple[float, ...] = eqx.field(static=True)
 
     def __init__(self, source, drive, gain):
         self.source, self.drive = _pair(source, drive, "Amplifier")
@@ -368,9 +409,12 @@ class Amplifier(AbstractElement):
             raise ValueError("Amplifier: gains must be finite and non-zero.")
         self.gain = tuple(float(x) for x in g)
 
-    @property
-    def size(self):
-        return len(self.source)
-
-    def terminal_names(self):
-        return (self.source, self.drive)
+    def spice_cards(self, writer, nodes):
+        # VCVS ``ek d_int 0 s 0 A``, a 0 V ammeter ``vsensek d_int d 0`` into the drive node,
+        # and CCCS ``fk s 0 vsensek 1/A`` drawing the drive current / A from the source node
+        for s, d, gain in zip(*nodes, self.gain, strict=True):
+            k = writer.index("e")
+            internal = writer.unique_node(f"{d}_amp")
+            writer.card(f"e{k} {internal} 0 {s} 0 {writer.value(gain)}")
+            writer.card(f"vsense{k} {internal} {d} 0")
+            writer.card(f"f{k} {s} 0 vsense{k} {writer.value(1.0 / gain)}")

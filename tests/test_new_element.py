@@ -1,8 +1,10 @@
-"""A new element is one class: a cubic conductance defined here, outside the package, solves,
-matches its closed form, and trains (EqProp against implicit autodiff)."""
+"""A new element is one class: a cubic conductance (dissipative), a differential input (held)
+and a clamp with a forward drop (bounded), each defined here, outside the package, solve, match
+their closed forms, and differentiate."""
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,3 +76,95 @@ def test_a_cubic_conductance_defined_outside_the_package_solves_and_trains():
 def test_an_element_without_a_spice_card_is_refused_by_the_exporter():
     with pytest.raises(ValueError, match="no SPICE card for the element CubicConductance"):
         kh.to_netlist(_circuit())
+
+
+class DifferentialInput(kh.AbstractHeld):
+    """Holds ``pos`` at +s·x and ``neg`` at −s·x from one input x per pair; s trainable."""
+
+    pos: tuple = eqx.field(static=True)
+    neg: tuple = eqx.field(static=True)
+    scale: jax.Array
+    trainable_fields: ClassVar[tuple[str, ...]] = ("scale",)
+
+    def __init__(self, pos, neg, scale):
+        self.pos, self.neg = (pos,), (neg,)
+        self.scale = jnp.atleast_1d(jnp.asarray(scale, float))
+
+    @property
+    def size(self):
+        return 1
+
+    def terminal_names(self):
+        return (self.pos, self.neg)
+
+    def input_names(self):
+        return self.pos
+
+    def held_potentials(self, inputs):
+        return jnp.stack([self.scale * inputs, -self.scale * inputs])
+
+
+def test_a_held_element_defined_outside_the_package_solves_and_trains():
+    # p at +s·x, n at −s·x: a = s·x·(g1 − g2)/(g1 + g2 + g3)
+    g1, g2, g3, s = 1.5, 0.5, 1.0, 0.8
+    circuit = kh.Circuit(
+        [
+            kh.Ground("gnd"),
+            DifferentialInput("p", "n", s),
+            kh.Resistor(["p", "a", "a"], ["a", "n", "gnd"], [g1, g2, g3]),
+        ],
+        outputs=["a"],
+    )
+    assert circuit.input_names == ("p",) and circuit.n_free == 1
+    x, y = jnp.asarray([[0.5], [-1.2]]), jnp.asarray([[0.3], [0.1]])
+    eq = kh.DampedNewton().solve(circuit, x)
+    pot = np.asarray(jax.vmap(circuit.potentials)(eq.free, x))
+    out = s * x[:, 0] * (g1 - g2) / (g1 + g2 + g3)
+    np.testing.assert_allclose(pot[:, circuit.node_index("n")], -s * x[:, 0], rtol=1e-15)
+    np.testing.assert_allclose(pot[:, circuit.node_index("a")], out, rtol=1e-10)
+    # d/ds of mean ½(a − y)²: the held potentials' parameter trains like any other
+    want = np.mean((out - y[:, 0]) * x[:, 0] * (g1 - g2) / (g1 + g2 + g3))
+    g_ad = kh.implicit_gradient(circuit, kh.DampedNewton(), x, y).elements[1].scale
+    g_ep = kh.eqprop_gradient(circuit, kh.DampedNewton(), x, y, beta=1e-4).gradient
+    np.testing.assert_allclose(g_ad, [want], rtol=1e-9)
+    np.testing.assert_allclose(g_ep.elements[1].scale, [want], rtol=1e-6)
+
+
+class ClampDiode(kh.AbstractBounded):
+    """An ideal diode that conducts past a forward drop: u ≤ ``forward_voltage``."""
+
+    forward_voltage: float = eqx.field(static=True)
+
+    def __init__(self, anode, cathode, forward_voltage):
+        self.anode, self.cathode = (anode,), (cathode,)
+        self.forward_voltage = float(forward_voltage)
+
+    def max_drop(self):
+        return (self.forward_voltage,)
+
+
+def test_a_bounded_element_defined_outside_the_package_clamps_and_differentiates():
+    # a = x·g1/(g1 + g2) clamped to [−0.2, 0.1 + 0.2] by the two clamps
+    g1, g2 = 1.0, 3.0
+    circuit = kh.Circuit(
+        [
+            kh.Ground("gnd"),
+            kh.VoltageSource("rail", 0.1),
+            kh.Input("x"),
+            kh.Resistor(["x", "a"], ["a", "gnd"], [g1, g2]),
+            ClampDiode("a", "rail", 0.2),
+            ClampDiode("gnd", "a", 0.2),
+        ],
+        outputs=["a"],
+    )
+    with pytest.raises(ValueError, match="co-content is a constraint"):  # smooth solvers refuse
+        kh.DampedNewton().solve(circuit, jnp.zeros((1, 1)))
+    x, y = jnp.asarray([[0.4], [2.0], [-2.0]]), jnp.asarray([[0.0], [0.0], [0.0]])
+    eq = kh.BoxQP().solve(circuit, x)
+    assert np.all(np.asarray(eq.converged))
+    a = np.asarray(jax.vmap(circuit.output_potentials)(eq.free, x))[:, 0]
+    np.testing.assert_allclose(a, [0.1, 0.3, -0.2], rtol=0, atol=1e-9)
+    # only the unclamped example moves with the conductances: d a/d g1 = x·g2/(g1 + g2)²
+    grad = kh.implicit_gradient(circuit, kh.BoxQP(), x, y).elements[3].conductance
+    want = 0.1 * 0.4 * g2 / (g1 + g2) ** 2 / 3, -0.1 * 0.4 * g1 / (g1 + g2) ** 2 / 3
+    np.testing.assert_allclose(grad, want, rtol=1e-6)

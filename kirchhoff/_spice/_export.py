@@ -1,6 +1,7 @@
 """Export a kirchhoff Circuit as a SPICE netlist with a ``.op`` analysis.
 
-How each element becomes SPICE cards (``k`` counts the cards of one letter across the circuit):
+How each element becomes SPICE cards (its ``spice_cards`` method writes them through a
+:class:`SpiceWriter`; ``k`` counts the cards of one letter across the circuit):
 
 - ``Resistor``, conductance g > 0: ``rk a c 1/g``. A zero conductance (an open circuit) is
   kept only as an annotation.
@@ -38,19 +39,12 @@ import ast
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._circuit import Circuit
 from .._custom_types import NodeRef
-from .._elements import (
-    Amplifier,
-    CurrentSource,
-    IdealDiode,
-    Input,
-    Resistor,
-    ShockleyDiode,
-    VoltageSource,
-)
+from .._elements import AbstractElement, AbstractHeld
 from ._common import (
     ANNOTATION,
     DEFAULT_OPTIONS,
@@ -88,29 +82,20 @@ def _check_circuit(circuit) -> None:
             f"kirchhoff SPICE export: expected a kirchhoff.Circuit, got {type(circuit).__name__}."
         )
     for e in circuit.elements:
-        if not isinstance(
-            e,
-            Resistor
-            | ShockleyDiode
-            | IdealDiode
-            | CurrentSource
-            | VoltageSource
-            | Input
-            | Amplifier,
-        ):
-            raise ValueError(
-                f"kirchhoff SPICE export: no SPICE card for the element {type(e).__name__}."
-            )
+        if type(e).spice_cards is AbstractElement.spice_cards:
+            e.spice_cards(None, ())  # the default refuses, naming the element
 
 
 def _ground_index(circuit: Circuit) -> int | None:
-    """Index of the node mapped to SPICE's reference: the first held at exactly 0 V."""
+    """Index of the node mapped to SPICE's reference: the first held at exactly 0 V by an
+    element that takes no inputs."""
     for e, t in zip(circuit.elements, circuit.terminals, strict=True):
-        if isinstance(e, VoltageSource):
-            volts = concrete(e.volts, "a VoltageSource's volts")
-            for j in range(e.size):
-                if volts[j] == 0.0:
-                    return int(np.asarray(t)[0, j])
+        if isinstance(e, AbstractHeld) and not e.input_names():
+            what = f"the potentials held by {type(e).__name__}"
+            volts = concrete(e.held_potentials(jnp.zeros(0)), what).reshape(-1)
+            for node, v in zip(np.asarray(t).reshape(-1), volts, strict=True):
+                if v == 0.0:
+                    return int(node)
     return None
 
 
@@ -174,118 +159,96 @@ def _options_line(options: Mapping[str, float | int], celsius: float | None) -> 
     return ".options " + " ".join(parts) if parts else ""
 
 
-def build_deck(circuit: Circuit, inputs=None, options: Mapping | None = None, title=None) -> Deck:
-    """The parts of the netlist of ``circuit`` with its inputs at ``inputs`` (0 V if None)."""
-    _check_circuit(circuit)
-    options = dict(DEFAULT_OPTIONS if options is None else options)
-    names, used = _name_nodes(circuit)
-    node_names = circuit.node_names
+class SpiceWriter:
+    """What an element's ``spice_cards`` writes its cards through: card numbering, values as
+    SPICE reads them, the input sources and the diode models shared across the netlist."""
 
-    if inputs is None:
-        x = np.zeros(circuit.n_inputs)
-    else:
-        x = np.asarray(concrete(inputs, "inputs"))
-        if x.shape != (circuit.n_inputs,):
-            raise ValueError(
-                f"kirchhoff SPICE export: inputs have shape {x.shape}; the circuit has "
-                f"{circuit.n_inputs} input(s), so give shape ({circuit.n_inputs},)."
-            )
+    def __init__(self, inputs: np.ndarray, used: set[str]):
+        self.cards: list[str] = []
+        self.input_cards: list[int] = []  # positions in `cards` of the input sources
+        self.input_nodes: list[str] = []
+        self._inputs, self._used = inputs, used
+        self._counters: dict[str, int] = {}
+        self._models: dict[tuple[float, float, float], str] = {}  # (I_s, n, V_T) → model
+        self._diode_cards: list[tuple[int, float]] = []  # (position, V_T) of Shockley diodes
+        self._ideal_diodes = False
 
-    # diode models: one per (I_s, n, V_T); one temperature for the netlist when V_T is shared
-    diodes = [
-        (
-            concrete(e.saturation_current, "a diode's saturation current"),
-            concrete(e.ideality, "a diode's ideality"),
-            concrete(e.thermal_voltage, "a diode's thermal voltage"),
-        )
-        for e in circuit.elements
-        if isinstance(e, ShockleyDiode)
-    ]
-    thermal = sorted({float(v) for _, _, vt in diodes for v in vt})
-    per_instance = len(thermal) > 1
-    celsius = celsius_for(thermal[0]) if len(thermal) == 1 else None
-    models: dict[tuple[float, float, float], str] = {}
+    concrete = staticmethod(concrete)
+    value = staticmethod(format_value)
 
-    cards: list[str] = []
-    input_cards: list[int] = []
-    input_nodes: list[str] = []
-    counters = dict.fromkeys("rdivefa", 0)
-
-    def count(letter):
-        k = counters[letter]
-        counters[letter] += 1
+    def index(self, letter: str) -> int:
+        """The next number of the cards of ``letter`` (``r``, ``d``, ...)."""
+        k = self._counters.get(letter, 0)
+        self._counters[letter] = k + 1
         return k
 
-    ground = _ground_index(circuit)
-    n_input = n_diode_groups = 0
-    for e, t in zip(circuit.elements, circuit.terminals, strict=True):
-        t = np.asarray(t)
-        cards.append(f"{ANNOTATION} group")
-        if isinstance(e, Resistor):
-            g = concrete(e.conductance, "a conductance")
-            for j in range(e.size):
-                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
-                k = count("r")
-                if g[j] == 0.0:
-                    cards.append(f"{ANNOTATION} open r{k} {a} {c}")
-                else:
-                    cards.append(f"r{k} {a} {c} {format_value(1.0 / g[j])}")
-        elif isinstance(e, ShockleyDiode):
-            i_s, n, vt = diodes[n_diode_groups]
-            n_diode_groups += 1
-            for j in range(e.size):
-                key = (float(i_s[j]), float(n[j]), float(vt[j]))
-                model = models.setdefault(key, f"kd{len(models)}")
-                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
-                temp = f" temp={format_value(celsius_for(key[2]))}" if per_instance else ""
-                cards.append(f"d{count('d')} {a} {c} {model}{temp}")
-        elif isinstance(e, IdealDiode):
-            for j in range(e.size):
-                a, c = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
-                cards.append(f"d{count('d')} {a} {c} {IDEAL_DIODE_MODEL}")
-        elif isinstance(e, CurrentSource):
-            amps = concrete(e.current, "a source current")
-            for j in range(e.size):
-                cards.append(
-                    f"i{count('i')} 0 {names[node_names[t[0, j]]]} {format_value(amps[j])}"
-                )
-        elif isinstance(e, VoltageSource):
-            volts = concrete(e.volts, "a VoltageSource's volts")
-            for j in range(e.size):
-                if int(t[0, j]) == ground:
-                    cards.append(f"{ANNOTATION} ground")
-                else:
-                    node = names[node_names[t[0, j]]]
-                    cards.append(f"v{count('v')} {node} 0 {format_value(volts[j])}")
-        elif isinstance(e, Input):
-            for j in range(e.size):
-                node = names[node_names[t[0, j]]]
-                input_cards.append(len(cards))
-                input_nodes.append(node)
-                cards.append(f"vin{n_input} {node} 0 {format_value(x[n_input])}")
-                n_input += 1
-        elif isinstance(e, Amplifier):
-            for j in range(e.size):
-                s, d = names[node_names[t[0, j]]], names[node_names[t[1, j]]]
-                gain = e.gain[j]
-                k = count("e")
-                internal = _unique(f"{d}_amp", used)
-                cards.append(f"e{k} {internal} 0 {s} 0 {format_value(gain)}")
-                cards.append(f"vsense{k} {internal} {d} 0")
-                cards.append(f"f{k} {s} 0 vsense{k} {format_value(1.0 / gain)}")
+    def card(self, text: str) -> None:
+        self.cards.append(text)
 
-    model_cards = []
-    for (i_s, n, vt), model in models.items():
-        tnom = f" TNOM={format_value(celsius_for(vt))}" if per_instance else ""
-        model_cards.append(f".model {model} D(IS={format_value(i_s)} N={format_value(n)}{tnom})")
-    if any(isinstance(e, IdealDiode) for e in circuit.elements):
-        model_cards.append(
-            f".model {IDEAL_DIODE_MODEL} "
-            f"D(IS={format_value(IDEAL_DIODE_IS)} N={format_value(IDEAL_DIODE_N)})"
+    def comment(self, text: str) -> None:
+        """A ``*@kirchhoff`` annotation among the cards."""
+        self.cards.append(f"{ANNOTATION} {text}")
+
+    def is_ground(self, node: str) -> bool:
+        """Whether ``node`` is SPICE's reference node (it needs no source)."""
+        return node == GROUND
+
+    def unique_node(self, base: str) -> str:
+        """A new internal node name, distinct from every other."""
+        return _unique(base, self._used)
+
+    def input_source(self, node: str) -> None:
+        """The next input's source, ``vink node 0 x_k``."""
+        k = len(self.input_cards)
+        self.input_cards.append(len(self.cards))
+        self.input_nodes.append(node)
+        self.cards.append(f"vin{k} {node} 0 {format_value(self._inputs[k])}")
+
+    def diode(self, anode: str, cathode: str, i_s: float, n: float, vt: float) -> None:
+        """A Shockley diode ``dk anode cathode model`` (a model per (I_s, n, V_T))."""
+        model = self._models.setdefault((i_s, n, vt), f"kd{len(self._models)}")
+        self._diode_cards.append((len(self.cards), vt))
+        self.cards.append(f"d{self.index('d')} {anode} {cathode} {model}")
+
+    def ideal_diode_model(self) -> str:
+        self._ideal_diodes = True
+        return IDEAL_DIODE_MODEL
+
+    def finish(self) -> tuple[list[str], float | None]:
+        """The model cards, and the netlist's temperature when all diodes share one V_T (else
+        each diode card gets its own ``temp``)."""
+        thermal = sorted({vt for _, vt in self._diode_cards})
+        per_instance = len(thermal) > 1
+        if per_instance:
+            for k, vt in self._diode_cards:
+                self.cards[k] += f" temp={format_value(celsius_for(vt))}"
+        models = []
+        for (i_s, n, vt), model in self._models.items():
+            tnom = f" TNOM={format_value(celsius_for(vt))}" if per_instance else ""
+            models.append(f".model {model} D(IS={format_value(i_s)} N={format_value(n)}{tnom})")
+        if self._ideal_diodes:
+            models.append(
+                f".model {IDEAL_DIODE_MODEL} "
+                f"D(IS={format_value(IDEAL_DIODE_IS)} N={format_value(IDEAL_DIODE_N)})"
+            )
+        return models, (celsius_for(thermal[0]) if len(thermal) == 1 else None)
+
+
+def _input_values(circuit: Circuit, inputs) -> np.ndarray:
+    if inputs is None:
+        return np.zeros(circuit.n_inputs)
+    x = np.asarray(concrete(inputs, "inputs"))
+    if x.shape != (circuit.n_inputs,):
+        raise ValueError(
+            f"kirchhoff SPICE export: inputs have shape {x.shape}; the circuit has "
+            f"{circuit.n_inputs} input(s), so give shape ({circuit.n_inputs},)."
         )
+    return x
 
+
+def _annotations(circuit: Circuit, names: dict[NodeRef, str]) -> list[str]:
     annotations = [f"{ANNOTATION} netlist 1"]
-    for n in node_names:
+    for n in circuit.node_names:
         literal = _literal(n)
         if literal is not None:
             annotations.append(f"{ANNOTATION} node {names[n]} {literal}")
@@ -293,14 +256,27 @@ def build_deck(circuit: Circuit, inputs=None, options: Mapping | None = None, ti
         annotations.append(f"{ANNOTATION} inputs " + " ".join(chunk))
     for chunk in _chunks([names[n] for n in circuit.output_names]):
         annotations.append(f"{ANNOTATION} outputs " + " ".join(chunk))
+    return annotations
 
+
+def build_deck(circuit: Circuit, inputs=None, options: Mapping | None = None, title=None) -> Deck:
+    """The parts of the netlist of ``circuit`` with its inputs at ``inputs`` (0 V if None)."""
+    _check_circuit(circuit)
+    options = dict(DEFAULT_OPTIONS if options is None else options)
+    names, used = _name_nodes(circuit)
+    writer = SpiceWriter(_input_values(circuit, inputs), used)
+    for e, t in zip(circuit.elements, circuit.terminals, strict=True):
+        writer.comment("group")
+        nodes = tuple(tuple(names[circuit.node_names[i]] for i in row) for row in np.asarray(t))
+        e.spice_cards(writer, nodes)
+    models, celsius = writer.finish()
     return Deck(
         title=title if title is not None else "kirchhoff circuit",
-        annotations=annotations,
-        cards=cards,
-        input_cards=input_cards,
-        input_nodes=input_nodes,
-        models=model_cards,
+        annotations=_annotations(circuit, names),
+        cards=writer.cards,
+        input_cards=writer.input_cards,
+        input_nodes=writer.input_nodes,
+        models=models,
         options=_options_line(options, celsius),
         node_names=names,
     )
