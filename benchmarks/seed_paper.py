@@ -128,7 +128,7 @@ def spice_check(net, test_data, n_examples):
     return {
         "examples": n_examples,
         "nodes": int(circuit.n_nodes),
-        "kirchhoff_status": [kh.Status.messages[int(s)] for s in np.asarray(eq.status)],
+        "kirchhoff_status": eq.messages(),
         "max_abs_difference_volts": err,
         "target_volts": MICROVOLT,
         "holds": err <= MICROVOLT,

@@ -1,6 +1,8 @@
 """Throughput benchmark: training examples/s of centered EqProp (exact block coordinate
 descent, fused phases) for DRN-XS and DRN-1H at batch sizes 4 … 512, against the machine's
-dense matmul rate measured in the same run.
+dense matmul rate measured in the same run; and the shipped step's closed-form sweeps and
+gradient beside the same step with every derivative taken from the energy by autodiff
+(``closed_forms``: interleaved rounds, medians, and the two gradients' difference).
 
 FLOP-bound rate = matmul rate / minimum FLOPs per example, counting only the products that
 any implementation must do: the input-to-hidden product once per example (γ·x @ (W₊ − W₋),
@@ -53,10 +55,9 @@ def flops_per_example(sizes, n_sweeps, n_phases=3):
     return flops
 
 
-def make_step(model, batch, beta, n_sweeps, lr, dtype):
-    """The training step that ``kirchhoff.train`` runs (phases, statuses, SGD update,
-    projection), jit-compiled, with its initial parameters and optimiser state."""
-    cfg = kh.TrainConfig(
+def train_config(model, batch, beta, n_sweeps, lr, dtype):
+    """The benchmark's training settings (SGD, input gain 100)."""
+    return kh.TrainConfig(
         model=model,
         batch_size=batch,
         beta=beta,
@@ -65,10 +66,82 @@ def make_step(model, batch, beta, n_sweeps, lr, dtype):
         input_gain=100.0,
         dtype=jnp.dtype(dtype).name,
     )
+
+
+def make_step(model, batch, beta, n_sweeps, lr, dtype):
+    """The training step that ``kirchhoff.train`` runs (phases, statuses, SGD update,
+    projection), jit-compiled, with its initial parameters and optimiser state."""
+    cfg = train_config(model, batch, beta, n_sweeps, lr, dtype)
     net = kh.build_model(cfg)
     params, static = eqx.partition(net, net.trainable_filter())
     optimizer = kh.build_optimizer(cfg)
     return kh.make_train_step(cfg, static, optimizer), params, optimizer.init(params)
+
+
+def derived_eqprop_gradient(net, x, y, beta, n_sweeps):
+    """Centered EqProp with every derivative taken from ``net.energy`` by autodiff (ideal
+    diodes): the timing reference for the closed forms the library ships. A layer's update is
+    v_m ← clip(v_m − ∂F/∂v_m / ∂²F/∂v_m²) (F = energy + β·cost; exact for the quadratic
+    resistor energy), the nudged phases sweep the potentials, and the gradient is
+    (∂E/∂θ(v⁺) − ∂E/∂θ(v⁻))/2β, batch mean. Same sweeps and phases as the shipped step."""
+    params, static = eqx.partition(net, net.trainable_filter())
+    sizes = net.sizes[1:]
+
+    def total(p, layers, b):
+        n = eqx.combine(p, static)
+        free = n.join(layers)
+        e = jnp.sum(jax.vmap(n.energy)(free, x))
+        return e + b * jnp.sum(kh.squared_error(layers[-1], y))
+
+    def layer_grad(layers, m, b):
+        return jax.grad(lambda v: total(params, [*layers[: m - 1], v, *layers[m:]], b))
+
+    def curvatures(layers, b):
+        # the diagonal of ∂²F/∂v_m² (constant: the energy is quadratic), derived once per phase
+        out = []
+        for m in range(1, len(sizes) + 1):
+            ones = jnp.ones_like(layers[m - 1])
+            out.append(jax.jvp(layer_grad(layers, m, b), (layers[m - 1],), (ones,))[1])
+        return out
+
+    def run(layers, b):
+        layers, h = list(layers), curvatures(layers, b)
+        for _ in range(n_sweeps):
+            for parity in (1, 0):
+                for m in range(1, len(sizes) + 1):
+                    if m % 2 != parity:
+                        continue
+                    v = layers[m - 1] - layer_grad(layers, m, b)(layers[m - 1]) / h[m - 1]
+                    if m < len(sizes):
+                        v = jnp.clip(v, net.lower[m - 1], net.upper[m - 1])
+                    layers[m - 1] = v
+        return layers
+
+    zeros = [jnp.zeros((x.shape[0], n), x.dtype) for n in sizes]
+    free = run(zeros, 0.0)
+    plus, minus = run(free, beta), run(free, -beta)
+    de = lambda p: (total(p, plus, 0.0) - total(p, minus, 0.0)) / (2 * beta * x.shape[0])
+    loss = jnp.mean(kh.squared_error(free[-1], y))
+    return jax.grad(de)(params), loss
+
+
+def make_derived_step(model, batch, beta, n_sweeps, lr, dtype):
+    """:func:`make_step` with :func:`derived_eqprop_gradient` in place of the closed forms
+    (SGD, writes through the device as the shipped step; no statuses)."""
+    cfg = train_config(model, batch, beta, n_sweeps, lr, dtype)
+    net = kh.build_model(cfg)
+    params, static = eqx.partition(net, net.trainable_filter())
+    optimizer = kh.build_optimizer(cfg)
+
+    @jax.jit
+    def step(params, opt_state, x, y, key=None):
+        state = eqx.combine(params, static)
+        grads, loss = derived_eqprop_gradient(state, x, y, beta, n_sweeps)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params, _ = eqx.partition(state.programmed(updates), state.trainable_filter())
+        return params, opt_state, loss
+
+    return step, params, optimizer.init(params)
 
 
 def measure(model, batch, n_sweeps, dtype, seconds):
@@ -98,6 +171,47 @@ def measure(model, batch, n_sweeps, dtype, seconds):
     info.loss.block_until_ready()
     elapsed = time.perf_counter() - t0
     return n_steps * batch / elapsed, mem
+
+
+def compare_closed_forms(model, batch, n_sweeps, dtype, rounds):
+    """The shipped step (closed-form sweeps and gradient) beside the same step with every
+    derivative from autodiff of the energy (:func:`make_derived_step`): examples/s of each,
+    interleaved rounds, medians; and the two gradients' relative difference."""
+    sizes = kh.MODELS[model]
+    steps = {
+        "closed_form": make_step(model, batch, 1.0, n_sweeps, 0.01, dtype),
+        "derived": make_derived_step(model, batch, 1.0, n_sweeps, 0.01, dtype),
+    }
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((batch, sizes[0])), dtype)
+    y = jnp.asarray(np.eye(sizes[-1])[rng.integers(0, 10, batch)], dtype)
+    net = kh.build_model(train_config(model, batch, 1.0, n_sweeps, 0.01, dtype))
+    closed = kh.layered_eqprop_gradient(net, x, y, 1.0, n_sweeps)[0]
+    derived = jax.jit(derived_eqprop_gradient, static_argnums=4)(net, x, y, 1.0, n_sweeps)[0]
+    diff = max(
+        float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a))
+        for a, b in zip(closed.weights, derived.weights, strict=True)
+    )
+    n_steps = max(2, int(4000 / batch))
+    rates = {k: [] for k in steps}
+    for step, params, opt_state in steps.values():
+        jax.block_until_ready(step(params, opt_state, x, y))
+    for _ in range(rounds):
+        for name, (step, params, opt_state) in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(n_steps):
+                out = step(params, opt_state, x, y)
+            jax.block_until_ready(out)
+            rates[name].append(n_steps * batch / (time.perf_counter() - t0))
+    med = {k: float(np.median(v)) for k, v in rates.items()}
+    return {
+        "model": model,
+        "batch_size": batch,
+        "closed_form_examples_per_s": med["closed_form"],
+        "derived_examples_per_s": med["derived"],
+        "speedup": med["closed_form"] / med["derived"],
+        "weight_gradient_relative_difference": diff,
+    }
 
 
 def main():
@@ -135,6 +249,15 @@ def main():
             print(
                 f"{model:7s} batch {batch:4d}: {eps:10.0f} examples/s, {100 * eps / bound:5.1f}% of FLOP bound"
             )
+    closed_forms = []
+    for model in args.models.split(","):
+        for batch in [64] if args.quick else [4, 64, 256]:
+            rec = compare_closed_forms(model, batch, args.n_sweeps, dtype, 3 if args.quick else 7)
+            closed_forms.append(rec)
+            print(
+                f"{model:7s} batch {batch:4d}: closed forms {rec['speedup']:.2f}x the autodiff-"
+                f"derived step (gradients differ by {rec['weight_gradient_relative_difference']:.1e})"
+            )
     target = [r for r in records if r["model"] == "drn-1h" and r["batch_size"] >= 64]
     out = {
         "matmul_gflops": gflops,
@@ -147,6 +270,7 @@ def main():
             "backend": jax.default_backend(),
         },
         "records": records,
+        "closed_forms": closed_forms,
         "target": "DRN-1H at batch >= 64 reaches >= 50% of its FLOP-bound rate",
         "target_met": bool(target) and all(r["fraction_of_bound"] >= 0.5 for r in target),
         "reference_pytorch_examples_per_s": {

@@ -181,7 +181,8 @@ def test_closed_forms_are_the_energy_derivatives(data, case):
     forms for speed; each equals the autodiff derivative of the one energy,
     LayeredNetwork.energy / energy_increment, at arbitrary (non-equilibrium) potentials."""
     from kirchhoff._learning._layered import _pair_gradient
-    from kirchhoff._solver._bcd import DeviationProblem, input_drive, layer_residuals
+    from kirchhoff._solver._deviation import DeviationProblem
+    from kirchhoff._solver._sweeps import input_drive, layer_residuals
 
     net = dict(_closed_form_cases())[case]
     x, y = data
@@ -240,3 +241,64 @@ def test_closed_forms_are_the_energy_derivatives(data, case):
     )
     for got, want in zip((*gw, *gb), (*ref.weights, *ref.biases), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def _swept_cases():
+    key = jax.random.PRNGKey(11)
+    yield "ideal drn, amplifiers", kh.drn(key, (6, 5, 4, 3), input_gain=3.0, amp_gains=(1.0, 2.5))
+    yield (
+        "ideal drn, gains below and above 1",
+        kh.drn(key, (6, 5, 4, 4, 3), input_gain=3.0, amp_gains=(0.5, 3.0, 1.5)),
+    )
+    yield (
+        "shockley seed",
+        kh.seed_network(
+            key, n_hidden=5, n_features=6, n_outputs=3, rail_volts=0.05, input_gain=0.2
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "case", ["ideal drn, amplifiers", "ideal drn, gains below and above 1", "shockley seed"]
+)
+@pytest.mark.parametrize("n_sweeps", [1, 3, 25])
+@pytest.mark.parametrize("nudge", [0.5, 1.5])
+def test_swept_status_bounds_the_residual(data, case, n_sweeps, nudge):
+    """A training phase's status comes from its last sweep's corrections where they certify
+    it, not from a residual pass: the residual it reports must bound the swept state's exact
+    KCL residual, and a SUCCESS must hold by the exact residual too (free phase and both
+    nudged phases; with amplifiers, whose gains weight the bound, and a negative nudge that
+    halves the outputs' conductance, or turns it negative: a saddle the sweeps still solve)."""
+    from kirchhoff._solver._deviation import DeviationProblem
+    from kirchhoff._solver._sweeps import input_drive, layer_residuals, layer_sums
+
+    net = dict(_swept_cases())[case]
+    x, y = data
+    w_out = net.layer_weight(net.n_layers)
+    beta = nudge * float(jnp.min(jnp.sum(net.weights[-1], axis=0))) * w_out
+    rtol = 1e-3
+    ph = kh.layered_phases(net, x, y, beta, n_sweeps, rtol=rtol)
+    drive, sums = input_drive(net, x), layer_sums(net)
+    problem = DeviationProblem.at_free_state(net, ph.free, drive, y, beta, sums)
+    s_out = sums[-1] + jnp.array([[1.0], [-1.0]]) * beta / w_out
+    phases = [
+        (
+            ph.free_eq,
+            net.join(layer_residuals(net, ph.free, drive, y, 0.0, sums)),
+            sums[-1],
+            ph.free[1:],
+        ),
+        (ph.positive_eq, problem.error(ph.positive), s_out[0], ph.positive),
+        (ph.negative_eq, problem.with_beta(-beta).error(ph.negative), s_out[1], ph.negative),
+    ]
+    for eq, res, s_last, values in phases:
+        r = np.abs(np.asarray(res))
+        s = np.abs(np.asarray(net.join([*sums[:-1], s_last])))
+        exact_correction = np.max(np.where(r == 0, 0.0, r / s), axis=-1)
+        scale = np.max(np.abs(np.asarray(net.join(values))), axis=-1)
+        assert np.all(np.max(r, axis=-1) <= np.asarray(eq.residual) * (1 + 1e-9) + 1e-14)
+        ok = np.asarray(eq.status == kh.Status.SUCCESS)
+        assert np.all(exact_correction[ok] <= rtol * scale[ok] * (1 + 1e-9))
+    statuses = [e.status for e in ph.equilibria().values()]
+    if n_sweeps == 25 and nudge < 1:  # and the phases converge (the negative one last)
+        assert all(np.all(s == kh.Status.SUCCESS) for s in statuses)

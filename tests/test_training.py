@@ -189,9 +189,10 @@ def test_skipping_unconverged_examples_is_the_mean_over_the_rest():
     full, _, ph = kh.layered_eqprop_gradient(net, x, y, 0.1, 2)
     ratio = lambda eq: np.asarray(eq.residual)  # examples differ in how far they got
     assert np.ptp(ratio(ph.positive_eq)) > 0
-    # a tolerance almost no example meets: the gradient is the mean over those that do
+    # a tolerance some examples meet after 2 sweeps (3 of 8, at residuals of 1e-17 relative)
+    # and the rest miss by 10x and more: the gradient is the mean over those that meet it
     tight, _, ph_tight = kh.layered_eqprop_gradient(
-        net, x, y, 0.1, 2, rtol=1e-30, skip_unconverged=True
+        net, x, y, 0.1, 2, rtol=1e-3, skip_unconverged=True
     )
     kept = np.asarray(ph_tight.converged())
     assert 0 < kept.sum() < len(kept)

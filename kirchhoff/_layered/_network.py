@@ -28,6 +28,11 @@ from ._export import layered_to_circuit
 DiodeKind = Literal["ideal", "shockley"]
 
 
+def _elementwise_derivative(f, x):
+    """f'(x) for an elementwise f (one forward-mode pass)."""
+    return jax.jvp(f, (x,), (jnp.ones_like(x),))[1]
+
+
 class LayeredNetwork(AbstractCircuit):
     """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
     layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
@@ -229,12 +234,27 @@ class LayeredNetwork(AbstractCircuit):
             e = e - self.layer_weight(m) * jnp.dot(b, layers[m])
         if self.diode == "shockley":
             for m in range(1, self.n_layers):
-                v, lo, hi = layers[m], self.lower[m - 1], self.upper[m - 1]
-                cc = jnp.where(jnp.isfinite(lo), self._co(lo - v), 0.0) + jnp.where(
-                    jnp.isfinite(hi), self._co(v - hi), 0.0
-                )
-                e = e + self.layer_weight(m) * jnp.sum(cc)
+                e = e + self.layer_weight(m) * jnp.sum(self.diode_co_content(layers[m], m))
         return e
+
+    def diode_co_content(self, v, m):
+        """Per node of hidden layer m, the co-content of its Shockley diodes to the rails:
+        the one place their physics is written; :meth:`diode_current` and the solvers' Newton
+        derivatives are derived from it by autodiff."""
+        lo, hi = self.lower[m - 1], self.upper[m - 1]
+        return jnp.where(jnp.isfinite(lo), self._co(lo - v), 0.0) + jnp.where(
+            jnp.isfinite(hi), self._co(v - hi), 0.0
+        )
+
+    def layer_diode_current(self, v, m):
+        """Per node of hidden layer m, the current its Shockley diodes draw from it (amperes
+        per unit energy weight): ∂/∂v of :meth:`diode_co_content` (elementwise, so one jvp)."""
+        return _elementwise_derivative(lambda v: self.diode_co_content(v, m), v)
+
+    def layer_diode_current_change(self, v, dv, m):
+        """Per node, i(v + Δv) − i(v) for hidden layer m's diodes, accurate for tiny Δv: ∂/∂Δv
+        of the co-content increment (:meth:`diode_increment`)."""
+        return _elementwise_derivative(lambda d: self.diode_increment(v, d, m), dv)
 
     def energy_increment(self, free, change, inputs):
         # the resistor energy is quadratic: its increment is itself evaluated at the change
@@ -244,10 +264,11 @@ class LayeredNetwork(AbstractCircuit):
         if self.diode == "shockley":
             for m, (v, dv) in enumerate(zip(self.split(free), changes, strict=True), start=1):
                 if m < self.n_layers:
-                    e = e + self.layer_weight(m) * jnp.sum(self._diode_increment(v, dv, m))
+                    e = e + self.layer_weight(m) * jnp.sum(self.diode_increment(v, dv, m))
         return e
 
-    def _diode_increment(self, v, dv, m):
+    def diode_increment(self, v, dv, m):
+        """Per node, E(v + Δv) − E(v) − i(v)·Δv of hidden layer m's diodes (no cancellation)."""
         lo, hi = self.lower[m - 1], self.upper[m - 1]
         args = (self.saturation_current, self.ideality, self.thermal_voltage)
         lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)

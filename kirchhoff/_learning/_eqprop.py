@@ -10,6 +10,7 @@ from .._circuit import AbstractCircuit, Circuit
 from .._cost import mean_cost
 from .._elements import Resistor
 from .._solver import AbstractSolver, Equilibrium, Status, check_beta
+from .._solver._base import select_status
 
 Variant = Literal["positive", "negative", "centered"]
 VARIANTS: tuple[Variant, ...] = ("positive", "negative", "centered")
@@ -59,7 +60,7 @@ def check_variant(variant):
 def _flag_invalid_beta(eq: Equilibrium | None, valid) -> Equilibrium | None:
     if eq is None:
         return None
-    return eqx.tree_at(lambda e: e.status, eq, jnp.where(valid, eq.status, Status.NONFINITE))
+    return eqx.tree_at(lambda e: e.status, eq, select_status(valid, eq.status, Status.NONFINITE))
 
 
 def eqprop_gradient(

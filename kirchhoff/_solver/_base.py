@@ -2,7 +2,6 @@
 
 import abc
 import dataclasses
-from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -15,27 +14,37 @@ from .._custom_types import Array, Float, Int
 from ._jaxopt import implicit_diff, linear_solve
 
 
-class Status:
-    """Per-example outcome codes of a solve."""
+class Status(eqx.Enumeration):
+    """Per-example outcome of a solve or a training phase (an ``eqx.Enumeration``: compare
+    with ``eq.status == Status.SUCCESS``, choose per example with :func:`select_status`, read the words with
+    ``Status[item]`` or :meth:`Equilibrium.messages`)."""
 
-    SUCCESS: ClassVar[int] = 0
-    MAX_STEPS: ClassVar[int] = 1
-    NONFINITE: ClassVar[int] = 2
-    ILL_CONDITIONED: ClassVar[int] = 3
-    messages: ClassVar[dict[int, str]] = {
-        0: "converged",
-        1: "did not converge within the step budget",
-        2: "produced a NaN or infinite potential (or beta was not finite and positive)",
-        3: "KCL holds to round-off, but the circuit is too ill-conditioned for its dtype to "
-        "pin the potentials within vtol; solve it in float64",
-    }
+    SUCCESS = "converged"
+    MAX_STEPS = "did not converge within the step budget"
+    NONFINITE = "produced a NaN or infinite potential (or beta was not finite and positive)"
+    ILL_CONDITIONED = (
+        "KCL holds to round-off, but the circuit is too ill-conditioned for its dtype to pin "
+        "the potentials within vtol; solve it in float64"
+    )
+
+
+def select_status(pred, a: Status, b: Status) -> Status:
+    """Elementwise ``a`` where ``pred``, else ``b`` (``Status.where`` takes only a scalar
+    predicate; training phases are batched without vmap)."""
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def status_messages(status) -> list[str]:
+    """Host side: each example's :class:`Status` as words (a list, batched or not)."""
+    codes = np.atleast_1d(np.asarray(status._value))
+    return [Status._index_to_message[int(c)] for c in codes.ravel()]
 
 
 class Equilibrium(eqx.Module):
     """The outcome of an equilibrium solve (every field batched like the inputs)."""
 
     free: Float[Array, "*batch free"]
-    status: Int[Array, "*batch"]
+    status: Status  # per example
     n_steps: Int[Array, "*batch"]
     residual: Float[Array, "*batch"]
     """Max |KCL residual| (amps) over free nodes; projected optimality residual with ideal diodes."""
@@ -46,6 +55,10 @@ class Equilibrium(eqx.Module):
     @property
     def converged(self):
         return self.status == Status.SUCCESS
+
+    def messages(self) -> list[str]:
+        """Host side: each example's status as words."""
+        return status_messages(self.status)
 
 
 class NotConvergedError(RuntimeError):
@@ -202,11 +215,8 @@ def _max_ratio(err, tol):
 def _status(free, err, tol, beta):
     """SUCCESS when every node's KCL error is within its own tolerance."""
     finite = jnp.all(jnp.isfinite(free)) & jnp.all(jnp.isfinite(err)) & jnp.isfinite(beta)
-    return jnp.where(
-        ~finite,
-        Status.NONFINITE,
-        jnp.where(jnp.all(err <= tol), Status.SUCCESS, Status.MAX_STEPS),
-    )
+    converged = select_status(jnp.all(err <= tol), Status.SUCCESS, Status.MAX_STEPS)
+    return select_status(~finite, Status.NONFINITE, converged)
 
 
 class AbstractSolver(eqx.Module):
@@ -375,10 +385,11 @@ class AbstractSolver(eqx.Module):
         return dataclasses.replace(self, throw=False)
 
     def _raise_naming_examples(self, eq: Equilibrium, phase: str = "") -> Equilibrium:
-        status = np.atleast_1d(np.asarray(eq.status))
-        bad = np.flatnonzero(status != Status.SUCCESS)
+        ok = np.atleast_1d(np.asarray(eq.status == Status.SUCCESS))
+        bad = np.flatnonzero(~ok)
         if bad.size:
-            shown = "; ".join(f"example {i}: {Status.messages[int(status[i])]}" for i in bad[:5])
+            words = eq.messages()
+            shown = "; ".join(f"example {i}: {words[i]}" for i in bad[:5])
             more = f" (and {bad.size - 5} more)" if bad.size > 5 else ""
             raise NotConvergedError(
                 f"kirchhoff: the {phase}equilibrium solve did not converge to a trusted answer "
@@ -416,7 +427,7 @@ class AbstractSolver(eqx.Module):
         # floor of 32 ulps keeps well-conditioned float32 solves from being flagged
         vtol = jnp.maximum(self.vtol, 32 * jnp.finfo(free.dtype).eps)
         resolved = jnp.max(bound, initial=0.0) <= vtol * circuit.potential_scale(free, inputs)
-        return jnp.where((status == Status.SUCCESS) & ~resolved, Status.ILL_CONDITIONED, status)
+        return select_status((status == Status.SUCCESS) & ~resolved, Status.ILL_CONDITIONED, status)
 
     def _finish(self, circuit, free, n_steps, inputs, target, beta):
         """Status and residual of a solution (no gradient flows into them)."""

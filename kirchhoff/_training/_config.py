@@ -9,7 +9,7 @@ import optax
 
 from .._devices import IdealDevice
 from .._layered import LayeredNetwork, make_model
-from .._solver._bcd import PHASE_RTOL
+from .._solver._phase import PHASE_RTOL
 from ._recipes import recipe_fields
 
 ON_UNCONVERGED = ("error", "skip", "warn")

@@ -14,7 +14,9 @@ from .._learning._layered import (
     layered_backprop_gradient,
     layered_eqprop_gradient,
 )
-from .._solver._bcd import BlockCoordinateDescent, input_drive, run_sweeps
+from .._solver._base import Status
+from .._solver._bcd import BlockCoordinateDescent
+from .._solver._sweeps import input_drive, run_sweeps
 from ._config import TrainConfig
 
 
@@ -23,12 +25,20 @@ def _variant(algorithm):
 
 
 class StepInfo(eqx.Module):
-    """What a training step reports besides the new parameters (batched over examples)."""
+    """What a training step reports besides the new parameters (batched over examples).
+    Each phase's status and residual are rows of one array (one device buffer each, not one
+    per phase: a small step's dispatch cost grows with its outputs)."""
 
     loss: jax.Array  # mean loss of the examples trained on
     outputs: jax.Array  # free-phase output potentials (batch, n_outputs)
-    status: dict  # phase name → Status per example (free; positive/negative for EqProp)
-    residual: dict  # phase name → max |KCL| per example, amperes
+    status: Status  # (phase, batch): each phase's Status per example
+    residual: jax.Array  # (phase, batch): max |KCL| per example, amperes (a bound; see phases)
+    phases: tuple[str, ...] = eqx.field(static=True)  # the rows' phase names
+
+    def phase(self, name: str):
+        """(status, residual) of one phase: free, positive or negative."""
+        i = self.phases.index(name)
+        return jax.tree.map(lambda s: s[i], self.status), self.residual[i]
 
 
 def make_train_step(cfg: TrainConfig, static, optimizer):
@@ -81,8 +91,9 @@ def make_train_step(cfg: TrainConfig, static, optimizer):
         info = StepInfo(
             loss=loss,
             outputs=out,
-            status={k: eq.status for k, eq in phases.items()},
-            residual={k: eq.residual for k, eq in phases.items()},
+            status=jax.tree.map(lambda *s: jnp.stack(s), *(eq.status for eq in phases.values())),
+            residual=jnp.stack([eq.residual for eq in phases.values()]),
+            phases=tuple(phases),
         )
         return params, opt_state, info
 

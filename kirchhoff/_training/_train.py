@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._data import Dataset, batches, load_dataset, split_validation
-from .._solver._base import NotConvergedError, Status
+from .._solver._base import NotConvergedError, Status, status_messages
 from ._config import TrainConfig, build_model, build_optimizer
 from ._rundir import load_checkpoint, plot_learning_curve, read_metrics, save_checkpoint
 from ._step import StepInfo, evaluate, make_train_step
@@ -21,10 +21,8 @@ from ._step import StepInfo, evaluate, make_train_step
 def _check_phases(info: StepInfo, log: dict, cfg: TrainConfig, epoch: int, step: int) -> None:
     """Tally each phase's statuses into ``log``; under the default policy, stop at the first
     example whose phase did not converge, naming the step, the example and the phase."""
-    for name, status in info.status.items():
-        status = np.asarray(status)
-        residual = np.asarray(info.residual[name])
-        ok = status == Status.SUCCESS
+    oks, residuals = np.asarray(info.status == Status.SUCCESS), np.asarray(info.residual)
+    for name, ok, residual in zip(info.phases, oks, residuals, strict=True):
         entry = log.setdefault(name, [0, 0, 0.0])
         entry[0] += int(np.sum(ok))
         entry[1] += int(ok.size)
@@ -36,7 +34,7 @@ def _check_phases(info: StepInfo, log: dict, cfg: TrainConfig, epoch: int, step:
             raise NotConvergedError(
                 f"training step {step} (epoch {epoch}): the {name} phase of example(s) "
                 f"{bad.tolist()} of the batch did not converge within {cfg.n_sweeps} sweeps "
-                f"(example {first}: {Status.messages[int(status[first])]}, KCL residual "
+                f"(example {first}: {status_messages(info.phase(name)[0])[first]}, KCL residual "
                 f"{residual[first]:.3g} A, tolerance phase_rtol={cfg.phase_rtol:g}). Raise "
                 "n_sweeps, or choose on_unconverged='skip' (leave such examples out of the "
                 "gradient) or 'warn' (train on them and count them)."
