@@ -60,7 +60,7 @@ def _pair_gradient(net: LayeredNetwork, inputs, free, da, db, mask=None):
     and from the deviations: for a conductance ½(u+Δa)² − ½(u+Δb)² = (Δa − Δb)·ū with ū the
     mean drop u + (Δa + Δb)/2, so that nothing cancels. ``da``/``db`` list [h1, …, out].
     ``mask`` (batch,) keeps only those examples (the mean over them; zero if none).
-    A closed form kept for speed, with the sweeps' (see ``layer_terms``: 1.8–2.2× the
+    A closed form kept for speed, with the sweeps' (see ``layer_terms``: 1.9–2.2× the
     autodiff-derived step at batch 64), and proved equal to autodiff of the energy by
     ``tests/test_layered.py``; the derived form also cancels in float32 (E(v⁺) − E(v⁻))."""
     b = inputs.shape[0]

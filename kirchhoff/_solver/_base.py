@@ -10,173 +10,25 @@ import numpy as np
 
 from .._circuit import AbstractCircuit
 from .._cost import squared_error
-from .._custom_types import Array, Float, Int
+from .._custom_types import Array, Float
+from ._equilibrium import (
+    Equilibrium,
+    NotConvergedError,
+    Status,
+    select_status,
+    status_messages,
+)
 from ._jaxopt import implicit_diff, linear_solve
+from ._nudged import _Deviation, _nudged_energy, _nudged_hessian, bound_multipliers
 
-
-class Status(eqx.Enumeration):
-    """Per-example outcome of a solve or a training phase (an ``eqx.Enumeration``: compare
-    with ``eq.status == Status.SUCCESS``, choose per example with :func:`select_status`, read the words with
-    ``Status[item]`` or :meth:`Equilibrium.messages`)."""
-
-    SUCCESS = "converged"
-    MAX_STEPS = "did not converge within the step budget"
-    NONFINITE = "produced a NaN or infinite potential (or beta was not finite and positive)"
-    ILL_CONDITIONED = (
-        "KCL holds to round-off, but the circuit is too ill-conditioned for its dtype to pin "
-        "the potentials within vtol; solve it in float64"
-    )
-
-
-def select_status(pred, a: Status, b: Status) -> Status:
-    """Elementwise ``a`` where ``pred``, else ``b`` (``Status.where`` takes only a scalar
-    predicate; training phases are batched without vmap)."""
-    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
-
-
-def status_messages(status) -> list[str]:
-    """Host side: each example's :class:`Status` as words (a list, batched or not)."""
-    codes = np.atleast_1d(np.asarray(status._value))
-    return [Status._index_to_message[int(c)] for c in codes.ravel()]
-
-
-class Equilibrium(eqx.Module):
-    """The outcome of an equilibrium solve (every field batched like the inputs)."""
-
-    free: Float[Array, "*batch free"]
-    status: Status  # per example
-    n_steps: Int[Array, "*batch"]
-    residual: Float[Array, "*batch"]
-    """Max |KCL residual| (amps) over free nodes; projected optimality residual with ideal diodes."""
-    deviation: Float[Array, "*batch free"] | None = None
-    """For a nudged phase, ``free`` minus the free phase's potentials, solved for as its own
-    variable (so accurate relative to itself, far below the potentials' round-off)."""
-
-    @property
-    def converged(self):
-        return self.status == Status.SUCCESS
-
-    def messages(self) -> list[str]:
-        """Host side: each example's status as words."""
-        return status_messages(self.status)
-
-
-class NotConvergedError(RuntimeError):
-    """A solve (``throw=True``) or a training phase did not reach its tolerance; the message
-    names the examples (and, in training, the step and the phase)."""
-
-
-def _nudged_energy(circuit: AbstractCircuit, free, inputs, target, beta):
-    e = circuit.energy(free, inputs)
-    return e + beta * squared_error(circuit.output_potentials(free, inputs), target)
-
-
-def _nudged_energy_change(circuit: AbstractCircuit, free, step, inputs, target, beta, grad):
-    """``F(z + step) − F(z)`` for the nudged energy F, ``grad`` = ∇F(z): the circuit's accurate
-    energy increment plus the linear and (exact) quadratic parts, so that a line search can
-    still tell downhill from uphill when the change is far below the energy's round-off."""
-    out_change = jax.jvp(lambda z: circuit.output_potentials(z, inputs), (free,), (step,))[1]
-    return (
-        circuit.energy_increment(free, step, inputs)
-        + 0.5 * beta * jnp.sum(out_change**2)
-        + jnp.dot(grad, step)
-    )
-
-
-def _nudged_hessian(circuit: AbstractCircuit, free, inputs, target, beta):
-    cost = lambda z: beta * squared_error(circuit.output_potentials(z, inputs), target)
-    return circuit.energy_hessian(free, inputs) + jax.hessian(cost)(free)
-
-
-class _Deviation(AbstractCircuit):
-    """The nudged-phase problem in the deviation δ = v − v⁰ from a free state v⁰.
-
-    Its energy is the circuit's energy increment ``E(v⁰+δ) − E(v⁰) − ∇E(v⁰)·δ`` plus
-    ``λ·δ``, λ the part of ∇E(v⁰) held by active ideal-diode bounds (their currents). The rest
-    of ∇E(v⁰), the free phase's own small residual, is dropped: v⁰ is then the exact
-    equilibrium of the energy nudged, and δ responds to the nudge alone. Solved for δ, with
-    every term accurate relative to δ itself, a nudged phase resolves nudges far below the
-    round-off of the potentials (float32 included)."""
-
-    base: AbstractCircuit
-    free0: Float[Array, " free"]
-    multiplier: Float[Array, " free"]
-
-    @property
-    def n_free(self):
-        return self.base.n_free
-
-    @property
-    def n_inputs(self):
-        return self.base.n_inputs
-
-    @property
-    def n_outputs(self):
-        return self.base.n_outputs
-
-    @property
-    def dtype(self):
-        return self.base.dtype
-
-    @property
-    def has_ideal_diodes(self):
-        return self.base.has_ideal_diodes
-
-    @property
-    def is_quadratic(self):
-        return self.base.is_quadratic
-
-    @property
-    def coupled_ideal_diodes(self):
-        return getattr(self.base, "coupled_ideal_diodes", False)
-
-    def energy(self, free, inputs):
-        return self.base.energy_increment(self.free0, free, inputs) + jnp.dot(self.multiplier, free)
-
-    def energy_hessian(self, free, inputs):
-        return self.base.energy_hessian(self.free0 + free, inputs)
-
-    def energy_increment(self, free, change, inputs):
-        # the multiplier term is linear: only the base circuit's increment remains
-        return self.base.energy_increment(self.free0 + free, change, inputs)
-
-    def output_potentials(self, free, inputs):
-        # output potentials are linear in the free ones: this is their exact change
-        out = lambda z: self.base.output_potentials(z, inputs)
-        return jax.jvp(out, (self.free0,), (free,))[1]
-
-    def node_weight_free(self):
-        return self.base.node_weight_free()
-
-    def free_bounds(self, inputs):
-        lo, hi = self.base.free_bounds(inputs)
-        return lo - self.free0, hi - self.free0
-
-    def current_scale(self, free, inputs, change=None):
-        del change
-        return (
-            self.base.current_scale(self.free0, inputs, change=free)
-            + jnp.abs(self.multiplier) / self.node_weight_free()
-        )
-
-    def potential_scale(self, free, inputs):
-        del inputs
-        return jnp.max(jnp.abs(free), initial=0.0)
-
-    def trainable_filter(self):
-        raise NotImplementedError("a nudged phase's deviation problem has no parameters")
-
-    def validate(self, inputs):
-        return self.base.validate(inputs)
-
-
-def bound_multipliers(circuit: AbstractCircuit, free, inputs):
-    """The part of ∇E at ``free`` that pushes nodes sitting on an ideal-diode bound outward
-    (the diodes' currents, times the domain weight); 0 elsewhere."""
-    g = jax.grad(circuit.energy)(free, inputs)
-    lo, hi = circuit.free_bounds(inputs)
-    held = ((free <= lo) & (g > 0)) | ((free >= hi) & (g < 0))
-    return jnp.where(held, g, 0.0)
+__all__ = [
+    "AbstractSolver",
+    "Equilibrium",
+    "NotConvergedError",
+    "Status",
+    "select_status",
+    "status_messages",
+]
 
 
 def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:

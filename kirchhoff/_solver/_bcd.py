@@ -8,17 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from .._layered import LayeredNetwork
-from ._base import (
-    AbstractSolver,
-    Equilibrium,
-    _Deviation,
-    _max_ratio,
-    _status,
-    bound_multipliers,
-    iterate_until_converged,
-)
+from ._base import AbstractSolver, Equilibrium, _max_ratio, _status, iterate_until_converged
 from ._deviation import DeviationProblem
 from ._jaxopt import linear_solve
+from ._nudged import _Deviation, bound_multipliers
 from ._sweeps import input_drive, layer_residuals, layer_sums, run_sweeps, sweep
 
 

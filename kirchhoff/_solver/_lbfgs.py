@@ -4,8 +4,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, _nudged_energy, _nudged_hessian
+from ._base import AbstractSolver
 from ._jaxopt import jaxopt
+from ._nudged import _nudged_energy, _nudged_hessian
 
 # L-BFGS steps per round: in float32 round-off can keep jaxopt's own test from ever
 # holding where ours (checked between rounds) already does

@@ -4,13 +4,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import (
-    AbstractSolver,
-    _nudged_energy,
-    _nudged_energy_change,
-    _nudged_hessian,
-    iterate_until_converged,
-)
+from ._base import AbstractSolver, iterate_until_converged
+from ._nudged import _nudged_energy, _nudged_energy_change, _nudged_hessian
 
 
 def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=True):

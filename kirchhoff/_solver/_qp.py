@@ -4,8 +4,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, _nudged_energy
+from ._base import AbstractSolver
 from ._jaxopt import jaxopt
+from ._nudged import _nudged_energy
 
 
 class BoxQP(AbstractSolver):
@@ -21,8 +22,8 @@ class BoxQP(AbstractSolver):
     def _check_circuit(self, circuit):
         if not circuit.is_quadratic:
             raise ValueError(
-                "BoxQP: the circuit has Shockley diodes, so its energy is not quadratic; use "
-                "DampedNewton (or model the diodes as ideal)."
+                "BoxQP: the circuit has Shockley diodes (or another nonlinear element), so its "
+                "energy is not quadratic; use DampedNewton (or model the diodes as ideal)."
             )
         if getattr(circuit, "coupled_ideal_diodes", False):
             raise ValueError(
