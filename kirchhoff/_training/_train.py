@@ -47,24 +47,10 @@ def _subset(data: Dataset, limit):
     return dataclasses.replace(data, images=data.images[:limit], labels=data.labels[:limit])
 
 
-def train(
-    cfg: TrainConfig,
-    resume: bool = False,
-    progress: bool = True,
-    stop_after_epoch: int | None = None,
-) -> dict:
-    """Train, evaluating and checkpointing after every epoch. Writes ``metrics.jsonl``,
-    ``checkpoint.eqx/json``, ``learning_curve.png`` and ``result.json`` under ``cfg.out``.
-    ``resume=True`` continues from the checkpoint there, reproducing the uninterrupted run."""
-    from tqdm.auto import tqdm
-
-    out = pathlib.Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dtype = jnp.dtype(cfg.dtype)
-    train_data, test_data = (
-        _subset(load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir), cfg.train_limit),
-        _subset(load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir), cfg.test_limit),
-    )
+def _load_splits(cfg: TrainConfig):
+    """(train, validation or None, test) datasets, limited as the config says."""
+    train_data = _subset(load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir), cfg.train_limit)
+    test_data = _subset(load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir), cfg.test_limit)
     val_data = None
     if cfg.val_size:
         if cfg.val_size >= len(train_data):
@@ -72,118 +58,108 @@ def train(
                 f"val_size {cfg.val_size} leaves no training examples out of {len(train_data)}."
             )
         train_data, val_data = split_validation(train_data, cfg.val_size)
-    steps_per_epoch = len(train_data) // cfg.batch_size
-    if steps_per_epoch == 0:
+    if len(train_data) // cfg.batch_size == 0:
         raise ValueError(
             f"batch_size {cfg.batch_size} is larger than the {len(train_data)} training examples."
         )
-    optimizer = build_optimizer(cfg, steps_per_epoch)
+    return train_data, val_data, test_data
+
+
+def _initial_state(cfg: TrainConfig, out, resume: bool, optimizer, n_features: int):
+    """(net, opt_state, epoch, step, records): from the checkpoint under ``out`` when resuming
+    (the records kept up to its epoch), else a new network."""
     if resume and (out / "checkpoint.json").exists():
         _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
-        params, static = eqx.partition(net, net.trainable_filter())
-        records = read_metrics(out)
-        records = [r for r in records if r["epoch"] <= start_epoch]
-    else:
-        net = build_model(cfg)
-        params, static = eqx.partition(net, net.trainable_filter())
-        opt_state = optimizer.init(params)
-        start_epoch, step, records = 0, 0, []
-        if net.n_inputs != train_data.images.shape[1]:
-            raise ValueError(
-                f"model {cfg.model} takes {net.n_inputs} features, data has {train_data.images.shape[1]}."
-            )
-    step_fn = make_train_step(cfg, static, optimizer)
-    base_key = jax.random.PRNGKey(cfg.seed)
-    step_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))
-    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    eye = np.eye(net.n_outputs, dtype=dtype)
-    t_start = time.perf_counter()
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        losses, wrong, seen = [], 0, 0
-        n_batches = steps_per_epoch
+        records = [r for r in read_metrics(out) if r["epoch"] <= start_epoch]
+        return net, opt_state, start_epoch, step, records
+    net = build_model(cfg)
+    if net.n_inputs != n_features:
+        raise ValueError(f"model {cfg.model} takes {net.n_inputs} features, data has {n_features}.")
+    opt_state = optimizer.init(eqx.filter(net, net.trainable_filter()))
+    return net, opt_state, 0, 0, []
+
+
+def _phase_summary(phase_log: dict, cfg: TrainConfig, epoch: int) -> dict:
+    """Per phase, the epoch's converged fraction, unconverged count and worst residual; warns
+    about unconverged examples unless the policy stopped at the first."""
+    phases = {
+        k: {
+            "converged_fraction": ok / max(n, 1),
+            "unconverged_examples": n - ok,
+            "max_residual_amps": worst,
+        }
+        for k, (ok, n, worst) in phase_log.items()
+    }
+    unconverged = {k: v["unconverged_examples"] for k, v in phases.items()}
+    if cfg.on_unconverged != "error" and any(unconverged.values()):
+        what = "left out of the gradient" if cfg.on_unconverged == "skip" else "trained on"
+        warnings.warn(
+            f"epoch {epoch}: examples whose phase did not converge within {cfg.n_sweeps} "
+            f"sweeps (per phase: {unconverged}) were {what}.",
+            stacklevel=3,
+        )
+    return phases
+
+
+class _Run:
+    """The state one training call carries from epoch to epoch."""
+
+    def __init__(self, cfg, params, static, opt_state, step, progress):
+        self.cfg, self.params, self.static, self.opt_state = cfg, params, static, opt_state
+        self.step, self.progress = step, progress
+        self.base_key = jax.random.PRNGKey(cfg.seed)
+        self.step_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))
+
+    def epoch(self, step_fn, train_data, epoch: int, n_batches: int, eye, dtype):
+        """One epoch of steps; returns (losses, wrong, seen, phase_log)."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
         it = batches(train_data, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
         bar = tqdm(
             it,
             total=n_batches,
             desc=f"epoch {epoch}/{cfg.epochs}",
-            disable=not progress,
+            disable=not self.progress,
             leave=False,
             mininterval=2.0,
         )
+        losses, wrong, seen = [], 0, 0
         phase_log: dict[str, list] = {}  # phase → [converged, examples, worst residual]
         # one key per step, folded from the step count (a resumed run draws the same keys);
         # the epoch's keys in one call, as a fold_in per step costs ~0.25 ms of dispatch
-        keys = np.asarray(step_keys(base_key, np.arange(step, step + n_batches)))
+        keys = np.asarray(
+            self.step_keys(self.base_key, np.arange(self.step, self.step + n_batches))
+        )
         for i, (xb, lb) in enumerate(bar):
-            x = jnp.asarray(xb, dtype)
-            y = jnp.asarray(eye[lb])
-            params, opt_state, info = step_fn(params, opt_state, x, y, keys[i])
-            step += 1
-            _check_phases(info, phase_log, cfg, epoch, step)
+            x, y = jnp.asarray(xb, dtype), jnp.asarray(eye[lb])
+            self.params, self.opt_state, info = step_fn(self.params, self.opt_state, x, y, keys[i])
+            self.step += 1
+            _check_phases(info, phase_log, cfg, epoch, self.step)
             losses.append(float(info.loss))
             wrong += int(np.sum(np.argmax(np.asarray(info.outputs), -1) != lb))
             seen += len(lb)
             if not np.isfinite(losses[-1]):
                 raise FloatingPointError(
-                    f"training diverged at step {step} (loss {losses[-1]}); lower --lr or --beta."
+                    f"training diverged at step {self.step} (loss {losses[-1]}); lower --lr or "
+                    "--beta."
                 )
-            if step % 20 == 0:
+            if self.step % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        phases = {
-            k: {
-                "converged_fraction": ok / max(n, 1),
-                "unconverged_examples": n - ok,
-                "max_residual_amps": worst,
-            }
-            for k, (ok, n, worst) in phase_log.items()
-        }
-        unconverged = {k: v["unconverged_examples"] for k, v in phases.items()}
-        if cfg.on_unconverged != "error" and any(unconverged.values()):
-            what = "left out of the gradient" if cfg.on_unconverged == "skip" else "trained on"
-            warnings.warn(
-                f"epoch {epoch}: examples whose phase did not converge within {cfg.n_sweeps} "
-                f"sweeps (per phase: {unconverged}) were {what}.",
-                stacklevel=2,
-            )
-        net = eqx.combine(params, static)
-        ev = evaluate(net, test_data, cfg.eval_sweeps)
-        val = {}
-        if val_data is not None:
-            ev_val = evaluate(net, val_data, cfg.eval_sweeps)
-            val = {"val_loss": ev_val["loss"], "val_error_percent": ev_val["error_percent"]}
-        rec = {
-            "epoch": epoch,
-            "step": step,
-            "model": cfg.model,
-            "dataset": cfg.dataset,
-            "algorithm": cfg.algorithm,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            "train_error_percent": 100.0 * wrong / max(seen, 1),
-            "test_loss": ev["loss"],
-            "test_error_percent": ev["error_percent"],
-            **val,
-            "max_free_residual_amps": phases["free"]["max_residual_amps"] if phases else 0.0,
-            "phases": phases,
-            "epoch_seconds": time.perf_counter() - t0,
-            "examples_per_second": seen / (time.perf_counter() - t0),
-        }
-        records.append(rec)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        save_checkpoint(out, params, opt_state, epoch, step, cfg, steps_per_epoch)
-        plot_learning_curve(records, out / "learning_curve.png")
-        if progress:
-            print(
-                f"epoch {epoch}: train loss {rec['train_loss']:.4f}, train error "
-                f"{rec['train_error_percent']:.2f}%, test error {rec['test_error_percent']:.2f}% "
-                f"({rec['epoch_seconds']:.1f} s)",
-                flush=True,
-            )
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            break
-    net = eqx.combine(params, static)
-    result = {
+        return losses, wrong, seen, phase_log
+
+
+def _evaluations(net, cfg: TrainConfig, test_data, val_data) -> dict:
+    ev = evaluate(net, test_data, cfg.eval_sweeps)
+    out = {"test_loss": ev["loss"], "test_error_percent": ev["error_percent"]}
+    if val_data is not None:
+        ev_val = evaluate(net, val_data, cfg.eval_sweeps)
+        out |= {"val_loss": ev_val["loss"], "val_error_percent": ev_val["error_percent"]}
+    return out
+
+
+def _result(cfg, records, t_start, train_data, val_data, test_data) -> dict:
+    return {
         "config": dataclasses.asdict(cfg),
         "epochs_run": len(records),
         "final": records[-1] if records else None,
@@ -197,6 +173,69 @@ def train(
         "test_examples": len(test_data),
         "data_source": train_data.source,
     }
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Train, evaluating and checkpointing after every epoch. Writes ``metrics.jsonl``,
+    ``checkpoint.eqx/json``, ``learning_curve.png`` and ``result.json`` under ``cfg.out``.
+    ``resume=True`` continues from the checkpoint there, reproducing the uninterrupted run."""
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = jnp.dtype(cfg.dtype)
+    train_data, val_data, test_data = _load_splits(cfg)
+    steps_per_epoch = len(train_data) // cfg.batch_size
+    optimizer = build_optimizer(cfg, steps_per_epoch)
+    n_features = train_data.images.shape[1]
+    net, opt_state, start_epoch, step, records = _initial_state(
+        cfg, out, resume, optimizer, n_features
+    )
+    params, static = eqx.partition(net, net.trainable_filter())
+    run = _Run(cfg, params, static, opt_state, step, progress)
+    step_fn = make_train_step(cfg, static, optimizer)
+    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    eye = np.eye(net.n_outputs, dtype=dtype)
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        losses, wrong, seen, phase_log = run.epoch(
+            step_fn, train_data, epoch, steps_per_epoch, eye, dtype
+        )
+        phases = _phase_summary(phase_log, cfg, epoch)
+        net = eqx.combine(run.params, static)
+        rec = {
+            "epoch": epoch,
+            "step": run.step,
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "algorithm": cfg.algorithm,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "train_error_percent": 100.0 * wrong / max(seen, 1),
+            **_evaluations(net, cfg, test_data, val_data),
+            "max_free_residual_amps": phases["free"]["max_residual_amps"] if phases else 0.0,
+            "phases": phases,
+            "epoch_seconds": time.perf_counter() - t0,
+            "examples_per_second": seen / (time.perf_counter() - t0),
+        }
+        records.append(rec)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        save_checkpoint(out, run.params, run.opt_state, epoch, run.step, cfg, steps_per_epoch)
+        plot_learning_curve(records, out / "learning_curve.png")
+        if progress:
+            print(
+                f"epoch {epoch}: train loss {rec['train_loss']:.4f}, train error "
+                f"{rec['train_error_percent']:.2f}%, test error {rec['test_error_percent']:.2f}% "
+                f"({rec['epoch_seconds']:.1f} s)",
+                flush=True,
+            )
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    result = _result(cfg, records, t_start, train_data, val_data, test_data)
     (out / "result.json").write_text(json.dumps(result, indent=2))
-    result["network"] = net
+    result["network"] = eqx.combine(run.params, static)
     return result
