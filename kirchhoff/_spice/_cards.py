@@ -137,16 +137,137 @@ def _source_value(tokens: list[str], line: int, kind: str) -> float:
     return value
 
 
+def _register(p: _Parsed, name: str, line: int) -> None:
+    if name in p.names:
+        raise NetlistError(
+            f"the element name {name!r} is used twice (also on line {p.names[name]}).", line
+        )
+    p.names[name] = line
+
+
+def _resistor_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
+    """R name a b value [r=…] [m=…]: a conductance entry."""
+    if len(tokens) < 4:
+        raise NetlistError(
+            f"resistor {head!r} needs two nodes and a resistance: `R1 a b 10k`.", line
+        )
+    _register(p, head, line)
+    positional, named = _split_params(tokens[3:])
+    for key in named:
+        if key not in ("r", "m"):
+            raise NetlistError(f"resistor parameter {key!r} is not supported.", line)
+    if len(positional) > 1 or (positional and "r" in named):
+        raise NetlistError(f"resistor {head!r}: unexpected {tokens[4:]!r}.", line)
+    if not positional and "r" not in named:
+        raise NetlistError(f"resistor {head!r} needs a resistance: `R1 a b 10k`.", line)
+    ohms = parse_value(positional[0] if positional else named["r"], line, "the resistance")
+    mult = parse_value(named.get("m", "1"), line, "the multiplier m")
+    if ohms <= 0 or mult <= 0:
+        raise NetlistError(f"resistor {head!r} has a non-positive resistance or m.", line)
+    a, c = _node(tokens[1]), _node(tokens[2])
+    _distinct(head, a, c, line)
+    p.entries.append(("resistor", line, (a, c, mult / ohms)))
+
+
+def _diode_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
+    """D name a k model [area] [m=…] [temp=…] [dtemp=…]: a diode entry."""
+    if len(tokens) < 4:
+        raise NetlistError(f"diode {head!r} needs two nodes and a model: `D1 a k dmod`.", line)
+    _register(p, head, line)
+    positional, named = _split_params(tokens[4:])
+    scale, temp, dtemp = 1.0, None, 0.0
+    for tok in positional:
+        if tok == "off":
+            continue
+        scale *= parse_value(tok, line, "the diode's area")
+    for key, value in named.items():
+        if key in ("area", "m"):
+            scale *= parse_value(value, line, f"the diode's {key}")
+        elif key == "temp":
+            temp = parse_value(value, line, "the diode's temp")
+        elif key == "dtemp":
+            dtemp = parse_value(value, line, "the diode's dtemp")
+        elif key != "ic":
+            raise NetlistError(f"diode parameter {key!r} is not supported.", line)
+    a, c = _node(tokens[1]), _node(tokens[2])
+    _distinct(head, a, c, line)
+    entry = ["diode", line, (a, c, tokens[3], scale, temp, dtemp)]
+    p.entries.append(entry)
+    p.diodes.append(entry)
+
+
+def _source_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
+    """V or I name n+ n- value: a held node or an injected current."""
+    letter = head[0]
+    kind = "voltage" if letter == "v" else "current"
+    if len(tokens) < 3:
+        raise NetlistError(
+            f"{kind} source {head!r} needs two nodes: `{letter.upper()}1 a 0 1.5`.", line
+        )
+    _register(p, head, line)
+    src = _Source(
+        line,
+        head,
+        _node(tokens[1]),
+        _node(tokens[2]),
+        _source_value(tokens[3:], line, kind),
+    )
+    if src.plus == src.minus:
+        raise NetlistError(f"{kind} source {head!r} has both terminals at node {src.plus!r}.", line)
+    if letter == "v":
+        p.vsources[head] = src
+        p.entries.append(("v", line, src))
+    else:
+        p.entries.append(("i", line, src))
+
+
+def _vcvs_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
+    """E name out 0 ctrl 0 gain: half of a bidirectional amplifier."""
+    if len(tokens) != 6:
+        raise NetlistError(
+            f"E source {head!r}: expected `E name out 0 ctrl 0 gain` (a linear VCVS).", line
+        )
+    _register(p, head, line)
+    out, ref, ctrl, ctrl_ref = (_node(t) for t in tokens[1:5])
+    if ref != GROUND or ctrl_ref != GROUND:
+        raise NetlistError(
+            f"E source {head!r}: its output and its control must be referenced to ground "
+            "(`E name out 0 ctrl 0 gain`).",
+            line,
+        )
+    gain = parse_value(tokens[5], line, "the E source's gain")
+    p.es[head] = (line, out, ctrl, gain)
+    p.entries.append(("e", line, head))
+
+
+def _cccs_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
+    """F name n+ n- vsense gain: the other half."""
+    if len(tokens) != 5:
+        raise NetlistError(
+            f"F source {head!r}: expected `F name n+ n- vsense gain` (a linear CCCS).", line
+        )
+    _register(p, head, line)
+    p.fs[head] = (
+        line,
+        _node(tokens[1]),
+        _node(tokens[2]),
+        tokens[3],
+        parse_value(tokens[4], line, "the F source's gain"),
+    )
+
+
+_CARDS = {
+    "r": _resistor_card,
+    "d": _diode_card,
+    "v": _source_card,
+    "i": _source_card,
+    "e": _vcvs_card,
+    "f": _cccs_card,
+}
+
+
 def _parse(text: str) -> _Parsed:
     p = _Parsed()
-
-    def register(name: str, line: int):
-        if name in p.names:
-            raise NetlistError(
-                f"the element name {name!r} is used twice (also on line {p.names[name]}).", line
-            )
-        p.names[name] = line
-
     for item in _logical_lines(text):
         if isinstance(item, tuple):
             _annotation(p, *item)
@@ -156,112 +277,14 @@ def _parse(text: str) -> _Parsed:
         if head.startswith("."):
             _dot_card(p, head, tokens, line)
             continue
-        letter = head[0]
-        if letter == "r":
-            if len(tokens) < 4:
-                raise NetlistError(
-                    f"resistor {head!r} needs two nodes and a resistance: `R1 a b 10k`.", line
-                )
-            register(head, line)
-            positional, named = _split_params(tokens[3:])
-            for key in named:
-                if key not in ("r", "m"):
-                    raise NetlistError(f"resistor parameter {key!r} is not supported.", line)
-            if len(positional) > 1 or (positional and "r" in named):
-                raise NetlistError(f"resistor {head!r}: unexpected {tokens[4:]!r}.", line)
-            if not positional and "r" not in named:
-                raise NetlistError(f"resistor {head!r} needs a resistance: `R1 a b 10k`.", line)
-            ohms = parse_value(positional[0] if positional else named["r"], line, "the resistance")
-            mult = parse_value(named.get("m", "1"), line, "the multiplier m")
-            if ohms <= 0 or mult <= 0:
-                raise NetlistError(f"resistor {head!r} has a non-positive resistance or m.", line)
-            a, c = _node(tokens[1]), _node(tokens[2])
-            _distinct(head, a, c, line)
-            p.entries.append(("resistor", line, (a, c, mult / ohms)))
-        elif letter == "d":
-            if len(tokens) < 4:
-                raise NetlistError(
-                    f"diode {head!r} needs two nodes and a model: `D1 a k dmod`.", line
-                )
-            register(head, line)
-            positional, named = _split_params(tokens[4:])
-            scale, temp, dtemp = 1.0, None, 0.0
-            for tok in positional:
-                if tok == "off":
-                    continue
-                scale *= parse_value(tok, line, "the diode's area")
-            for key, value in named.items():
-                if key in ("area", "m"):
-                    scale *= parse_value(value, line, f"the diode's {key}")
-                elif key == "temp":
-                    temp = parse_value(value, line, "the diode's temp")
-                elif key == "dtemp":
-                    dtemp = parse_value(value, line, "the diode's dtemp")
-                elif key != "ic":
-                    raise NetlistError(f"diode parameter {key!r} is not supported.", line)
-            a, c = _node(tokens[1]), _node(tokens[2])
-            _distinct(head, a, c, line)
-            entry = ["diode", line, (a, c, tokens[3], scale, temp, dtemp)]
-            p.entries.append(entry)
-            p.diodes.append(entry)
-        elif letter in "vi":
-            kind = "voltage" if letter == "v" else "current"
-            if len(tokens) < 3:
-                raise NetlistError(
-                    f"{kind} source {head!r} needs two nodes: `{letter.upper()}1 a 0 1.5`.", line
-                )
-            register(head, line)
-            src = _Source(
-                line,
-                head,
-                _node(tokens[1]),
-                _node(tokens[2]),
-                _source_value(tokens[3:], line, kind),
-            )
-            if src.plus == src.minus:
-                raise NetlistError(
-                    f"{kind} source {head!r} has both terminals at node {src.plus!r}.", line
-                )
-            if letter == "v":
-                p.vsources[head] = src
-                p.entries.append(("v", line, src))
-            else:
-                p.entries.append(("i", line, src))
-        elif letter == "e":
-            if len(tokens) != 6:
-                raise NetlistError(
-                    f"E source {head!r}: expected `E name out 0 ctrl 0 gain` (a linear VCVS).", line
-                )
-            register(head, line)
-            out, ref, ctrl, ctrl_ref = (_node(t) for t in tokens[1:5])
-            if ref != GROUND or ctrl_ref != GROUND:
-                raise NetlistError(
-                    f"E source {head!r}: its output and its control must be referenced to ground "
-                    "(`E name out 0 ctrl 0 gain`).",
-                    line,
-                )
-            gain = parse_value(tokens[5], line, "the E source's gain")
-            p.es[head] = (line, out, ctrl, gain)
-            p.entries.append(("e", line, head))
-        elif letter == "f":
-            if len(tokens) != 5:
-                raise NetlistError(
-                    f"F source {head!r}: expected `F name n+ n- vsense gain` (a linear CCCS).", line
-                )
-            register(head, line)
-            p.fs[head] = (
-                line,
-                _node(tokens[1]),
-                _node(tokens[2]),
-                tokens[3],
-                parse_value(tokens[4], line, "the F source's gain"),
-            )
-        else:
+        card = _CARDS.get(head[0])
+        if card is None:
             raise NetlistError(
-                f"element {head!r}: kirchhoff does not import {letter.upper()} cards; it reads "
+                f"element {head!r}: kirchhoff does not import {head[0].upper()} cards; it reads "
                 "R, D, V, I and E + F amplifier pairs.",
                 line,
             )
+        card(p, head, tokens, line)
     return p
 
 

@@ -60,9 +60,7 @@ def _read(netlist) -> str:
     return netlist
 
 
-def _elements_stream(p: _Parsed, inputs: Sequence[str] | None):
-    """Element entries (kind, line, data) with group markers, and the designated inputs."""
-    pairs, ammeters = _amplifiers(p)
+def _designated_inputs(p: _Parsed, inputs, ammeters) -> list[str]:
     designated = [v.lower() for v in (p.ann_inputs if inputs is None else inputs)]
     if len(set(designated)) != len(designated):
         raise NetlistError(f"an input is named twice in {designated!r}.")
@@ -72,57 +70,66 @@ def _elements_stream(p: _Parsed, inputs: Sequence[str] | None):
             raise NetlistError(f"the input {v!r} is not a V source of the netlist.")
         if v in ammeters:
             raise NetlistError(f"the input {v!r} is an amplifier's ammeter.", src.line)
+    return designated
 
+
+def _diode_entry(p: _Parsed, entry, temp, tnom) -> tuple:
+    """A D card as an ideal diode (the ideal model) or a Shockley diode at its temperature."""
+    line, (a, c, model, scale, inst_temp, dtemp) = entry[1], entry[2]
+    if model == IDEAL_DIODE_MODEL:
+        return ("ideal", line, (a, c))
+    if model not in p.models:
+        raise NetlistError(f"diode model {model!r} is not defined by a .model card.", line)
+    params = p.models[model][1]
+    t = (temp if inst_temp is None else inst_temp) + dtemp
+    t_nom = params.get("tnom", tnom)
+    if t != t_nom:
+        raise NetlistError(
+            f"the diode is at {t} °C but its model's TNOM is {t_nom} °C; ngspice would "
+            "rescale IS with temperature, which kirchhoff does not model. Set temp = tnom.",
+            line,
+        )
+    i_s = params.get("is", 1e-14) * scale
+    n = params.get("n", 1.0)
+    if i_s <= 0 or n <= 0:
+        raise NetlistError(f"diode model {model!r} needs IS > 0 and N > 0.", line)
+    return ("shockley", line, (a, c, i_s, n, thermal_voltage(t)))
+
+
+def _v_entry(src, designated) -> tuple:
+    """A V card (not an ammeter) as an input or a held node, relative to ground."""
+    if src.minus == GROUND:
+        node, volts = src.plus, src.value
+    elif src.plus == GROUND:
+        node, volts = src.minus, -src.value
+    else:
+        raise NetlistError(
+            f"V source {src.name!r} floats between {src.plus!r} and {src.minus!r}; "
+            "kirchhoff's sources hold a node relative to ground.",
+            src.line,
+        )
+    if src.name in designated:
+        return ("input", src.line, (node, src.name, volts))
+    return ("vsource", src.line, (node, volts))
+
+
+def _elements_stream(p: _Parsed, inputs: Sequence[str] | None):
+    """Element entries (kind, line, data) with group markers, and the designated inputs."""
+    pairs, ammeters = _amplifiers(p)
+    designated = _designated_inputs(p, inputs, ammeters)
     temp = SPICE_DEFAULT_CELSIUS if p.temp is None else p.temp
     tnom = SPICE_DEFAULT_CELSIUS if p.tnom is None else p.tnom
     stream = []
     for entry in p.entries:
         kind = entry[0]
-        if kind == "group":
-            stream.append(entry)
-        elif kind == "resistor":
+        if kind in ("group", "resistor"):
             stream.append(entry)
         elif kind == "diode":
-            line, (a, c, model, scale, inst_temp, dtemp) = entry[1], entry[2]
-            if model == IDEAL_DIODE_MODEL:
-                stream.append(("ideal", line, (a, c)))
-                continue
-            if model not in p.models:
-                raise NetlistError(f"diode model {model!r} is not defined by a .model card.", line)
-            params = p.models[model][1]
-            t = (temp if inst_temp is None else inst_temp) + dtemp
-            t_nom = params.get("tnom", tnom)
-            if t != t_nom:
-                raise NetlistError(
-                    f"the diode is at {t} °C but its model's TNOM is {t_nom} °C; ngspice would "
-                    "rescale IS with temperature, which kirchhoff does not model. Set temp = tnom.",
-                    line,
-                )
-            i_s = params.get("is", 1e-14) * scale
-            n = params.get("n", 1.0)
-            if i_s <= 0 or n <= 0:
-                raise NetlistError(f"diode model {model!r} needs IS > 0 and N > 0.", line)
-            stream.append(("shockley", line, (a, c, i_s, n, thermal_voltage(t))))
+            stream.append(_diode_entry(p, entry, temp, tnom))
         elif kind == "ground":
             stream.append(("vsource", entry[1], (GROUND, 0.0)))
-        elif kind == "v":
-            src = entry[2]
-            if src.name in ammeters:
-                continue
-            if src.minus == GROUND:
-                node, volts = src.plus, src.value
-            elif src.plus == GROUND:
-                node, volts = src.minus, -src.value
-            else:
-                raise NetlistError(
-                    f"V source {src.name!r} floats between {src.plus!r} and {src.minus!r}; "
-                    "kirchhoff's sources hold a node relative to ground.",
-                    src.line,
-                )
-            if src.name in designated:
-                stream.append(("input", src.line, (node, src.name, volts)))
-            else:
-                stream.append(("vsource", src.line, (node, volts)))
+        elif kind == "v" and entry[2].name not in ammeters:
+            stream.append(_v_entry(entry[2], designated))
         elif kind == "i":
             src = entry[2]
             # SPICE's current flows from the first node through the source into the second
@@ -142,9 +149,9 @@ def _terminals(kind, data) -> tuple:
     return (data[0],)
 
 
-def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
-    stream, designated = _elements_stream(p, inputs)
-
+def _ordered_stream(stream, designated):
+    """The stream with a ground source where an element touches the reference node, and the
+    inputs in the order they were named (gathered into one group where the cards differ)."""
     # the reference node is a circuit node when an element (not a source) touches it
     has_ground = any(e[0] == "vsource" and e[2][0] == GROUND for e in stream if e[0] != "group")
     touches_ground = any(
@@ -154,7 +161,6 @@ def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
     )
     if touches_ground and not has_ground:
         stream = [("vsource", 0, (GROUND, 0.0)), ("group",), *stream]
-    # inputs are ordered as named; gathered into one group where the cards order them otherwise
     in_stream = [e[2][1] for e in stream if e[0] == "input"]
     if in_stream != designated:
         first = next(k for k, e in enumerate(stream) if e[0] == "input")
@@ -163,7 +169,11 @@ def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
         rest = [e for e in stream if e[0] != "input"]
         stream = rest[:first] + gathered + rest[first:]
         # `first` counts non-input entries before the first input: the same position in `rest`
+    return stream
 
+
+def _groups(stream) -> list[tuple[str, list]]:
+    """Runs of same-kind entries (a ("group",) marker starts a new run)."""
     groups: list[tuple[str, list]] = []
     new_group = True
     for e in stream:
@@ -174,45 +184,33 @@ def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
             groups.append((e[0], []))
         groups[-1][1].append(e[2])
         new_group = False
+    return groups
 
-    def name(n):
-        return p.node_literal.get(n, n)
 
-    elements = []
-    for kind, items in groups:
-        cols = list(zip(*items, strict=True))
-        if kind == "resistor":
-            elements.append(
-                Resistor([name(n) for n in cols[0]], [name(n) for n in cols[1]], np.array(cols[2]))
-            )
-        elif kind == "shockley":
-            elements.append(
-                ShockleyDiode(
-                    [name(n) for n in cols[0]],
-                    [name(n) for n in cols[1]],
-                    saturation_current=np.array(cols[2]),
-                    ideality=np.array(cols[3]),
-                    thermal_voltage=np.array(cols[4]),
-                )
-            )
-        elif kind == "ideal":
-            elements.append(IdealDiode([name(n) for n in cols[0]], [name(n) for n in cols[1]]))
-        elif kind == "vsource":
-            elements.append(
-                VoltageSource([name(n) for n in cols[0]], np.array(cols[1], dtype=float))
-            )
-        elif kind == "input":
-            elements.append(Input([name(n) for n in cols[0]]))
-        elif kind == "isource":
-            elements.append(
-                CurrentSource([name(n) for n in cols[0]], np.array(cols[1], dtype=float))
-            )
-        elif kind == "amplifier":
-            elements.append(
-                Amplifier([name(n) for n in cols[0]], [name(n) for n in cols[1]], list(cols[2]))
-            )
+def _element(kind: str, cols: list, name):
+    """One grouped element from its entries' columns (node names mapped by ``name``)."""
+    nodes = lambda k: [name(n) for n in cols[k]]
+    build = {
+        "resistor": lambda: Resistor(nodes(0), nodes(1), np.array(cols[2])),
+        "shockley": lambda: ShockleyDiode(
+            nodes(0),
+            nodes(1),
+            saturation_current=np.array(cols[2]),
+            ideality=np.array(cols[3]),
+            thermal_voltage=np.array(cols[4]),
+        ),
+        "ideal": lambda: IdealDiode(nodes(0), nodes(1)),
+        "vsource": lambda: VoltageSource(nodes(0), np.array(cols[1], dtype=float)),
+        "input": lambda: Input(nodes(0)),
+        "isource": lambda: CurrentSource(nodes(0), np.array(cols[1], dtype=float)),
+        "amplifier": lambda: Amplifier(nodes(0), nodes(1), list(cols[2])),
+    }
+    return build[kind]()
 
-    # node order: the annotated order, then first appearance in the cards
+
+def _node_order(p: _Parsed, stream) -> tuple[list[str], set]:
+    """The SPICE nodes in order (the annotated order, then first appearance in the cards),
+    and the set of nodes an element touches."""
     spice_nodes: list[str] = []
     seen = set()
     for n in p.node_annotated:
@@ -229,8 +227,10 @@ def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
                 spice_nodes.append(n)
     spice_nodes = [n for n in spice_nodes if n in present]
     spice_nodes += [n for n in present if n not in seen]
+    return spice_nodes, present
 
-    wanted = p.ann_outputs if outputs is None else list(outputs)
+
+def _output_names(wanted, spice_nodes, present, name) -> list:
     out_names = []
     kirchhoff_names = {name(n): n for n in spice_nodes}
     for o in wanted:
@@ -241,7 +241,22 @@ def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
             out_names.append(o)
         else:
             raise NetlistError(f"the output {o!r} is not a node of the netlist.")
+    return out_names
 
+
+def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
+    stream, designated = _elements_stream(p, inputs)
+    stream = _ordered_stream(stream, designated)
+
+    def name(n):
+        return p.node_literal.get(n, n)
+
+    elements = [
+        _element(kind, list(zip(*items, strict=True)), name) for kind, items in _groups(stream)
+    ]
+    spice_nodes, present = _node_order(p, stream)
+    wanted = p.ann_outputs if outputs is None else list(outputs)
+    out_names = _output_names(wanted, spice_nodes, present, name)
     values = {e[2][1]: e[2][2] for e in stream if e[0] == "input"}
     input_values = np.array([values[v] for v in designated], dtype=float)
     circuit = Circuit(elements, outputs=out_names, nodes=[name(n) for n in spice_nodes])

@@ -191,15 +191,7 @@ def ngspice_potentials(
     ``apt-get install ngspice``), NgspiceConvergenceError when ngspice finds no operating point,
     and NgspiceError for other failures, among them a node missing from ngspice's output."""
     exe = _executable(executable)
-    x = np.zeros(circuit.n_inputs) if inputs is None else np.asarray(inputs, dtype=np.float64)
-    if x.ndim not in (1, 2) or x.shape[-1] != circuit.n_inputs:
-        raise ValueError(
-            f"ngspice_potentials: inputs have shape {x.shape}; the circuit has "
-            f"{circuit.n_inputs} input(s), so give shape ({circuit.n_inputs},) or "
-            f"(batch, {circuit.n_inputs})."
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError("ngspice_potentials: an input is NaN or infinite.")
+    x = _checked_inputs(circuit, inputs)
     batched = x.ndim == 2
     batch = x.shape[0] if batched else 1
     if batch == 0:
@@ -209,7 +201,27 @@ def ngspice_potentials(
             circuit, x[0] if batch else None, options=options, executable=exe, timeout=timeout
         )
         return np.broadcast_to(one, (batch, circuit.n_nodes)).copy()
+    deck, lines = _deck_for(circuit, x, batched, options)
+    vectors = _run(exe, "\n".join(lines) + "\n", timeout)
+    out = _node_potentials(circuit, deck, vectors, batch)
+    return out if batched else out[0]
 
+
+def _checked_inputs(circuit, inputs) -> np.ndarray:
+    x = np.zeros(circuit.n_inputs) if inputs is None else np.asarray(inputs, dtype=np.float64)
+    if x.ndim not in (1, 2) or x.shape[-1] != circuit.n_inputs:
+        raise ValueError(
+            f"ngspice_potentials: inputs have shape {x.shape}; the circuit has "
+            f"{circuit.n_inputs} input(s), so give shape ({circuit.n_inputs},) or "
+            f"(batch, {circuit.n_inputs})."
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError("ngspice_potentials: an input is NaN or infinite.")
+    return x
+
+
+def _deck_for(circuit, x, batched: bool, options):
+    """The deck and its lines: one ``op`` for an example, a DC sweep of PWL inputs for a batch."""
     if not batched:
         deck = build_deck(circuit, x, options)
         lines = [*deck_lines(deck), *_control("op")]
@@ -219,9 +231,12 @@ def ngspice_potentials(
         for k, (position, node) in enumerate(zip(deck.input_cards, deck.input_nodes, strict=True)):
             cards[position] = _pwl_card(k, node, x[:, k])
         cards.append(f"vkh_index {SWEEP_NODE} 0 0")
-        lines = [*deck_lines(deck, cards), *_control(f"dc vkh_index 0 {batch - 1} 1")]
-    vectors = _run(exe, "\n".join(lines) + "\n", timeout)
+        lines = [*deck_lines(deck, cards), *_control(f"dc vkh_index 0 {x.shape[0] - 1} 1")]
+    return deck, lines
 
+
+def _node_potentials(circuit, deck, vectors, batch: int) -> np.ndarray:
+    """(batch, n_nodes) potentials from ngspice's vectors, in ``circuit.node_names`` order."""
     points = {len(v) for v in vectors.values()}
     if points != {batch}:
         raise NgspiceConvergenceError(
@@ -241,4 +256,4 @@ def ngspice_potentials(
                 "resistors is open in SPICE)."
             )
         out[:, i] = v
-    return out if batched else out[0]
+    return out
