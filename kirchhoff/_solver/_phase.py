@@ -57,29 +57,33 @@ def swept_equilibria(net, phases, n_sweeps, rtol):
     exact (KCL residual, |S|) per node, called, in one ``lax.cond`` for all the phases, only
     if the bounds leave an example of one uncertified. Each ``residual`` is the bound where
     it certified, the exact value elsewhere."""
-    judged = []
-    for _, _, (correction, scale, newton_volts, newton_amps), (volts, amps), _ in phases:
-        status = phase_status(scale, correction * volts + newton_volts, rtol)
-        judged.append((status, correction * amps + newton_amps))
+    # all the phases' certificates as (phase, batch) arrays: one fused judgement, not one per phase
+    rows = lambda k: jnp.stack([ph[2][k] for ph in phases])
+    correction, scale, newton_volts, newton_amps = (rows(k) for k in range(4))
+    volts = jnp.stack([jnp.asarray(ph[3][0], correction.dtype) for ph in phases])[:, None]
+    amps = jnp.stack([jnp.asarray(ph[3][1], correction.dtype) for ph in phases])[:, None]
+    status = phase_status(scale, correction * volts + newton_volts, rtol)
+    residual = correction * amps + newton_amps
+    certified = status == Status.SUCCESS
 
     def judge_exactly(_):
-        out = []
-        for (status, residual), (_, _, sweeps, _, exact) in zip(judged, phases, strict=True):
+        exact_correction, exact_residual = [], []
+        for _, _, _, _, exact in phases:
             res, conductance = exact()
             r = jnp.abs(res)
             # a node cut off by zero conductances passes only with zero residual
-            correction = jnp.max(jnp.where(r == 0, 0.0, r / conductance), axis=-1)
-            certified = status == Status.SUCCESS
-            out.append(
-                (
-                    select_status(certified, status, phase_status(sweeps[1], correction, rtol)),
-                    jnp.where(certified, residual, jnp.max(r, axis=-1)),
-                )
-            )
-        return out
+            exact_correction.append(jnp.max(jnp.where(r == 0, 0.0, r / conductance), axis=-1))
+            exact_residual.append(jnp.max(r, axis=-1))
+        judged = phase_status(scale, jnp.stack(exact_correction), rtol)
+        return (
+            select_status(certified, status, judged),
+            jnp.where(certified, residual, jnp.stack(exact_residual)),
+        )
 
-    everything = jnp.all(jnp.stack([jnp.all(s == Status.SUCCESS) for s, _ in judged]))
-    judged = jax.lax.cond(everything, lambda _: judged, judge_exactly, None)
+    status, residual = jax.lax.cond(
+        jnp.all(certified), lambda _: (status, residual), judge_exactly, None
+    )
+    judged = [(jax.tree.map(lambda s, i=i: s[i], status), residual[i]) for i in range(len(phases))]
     out = []
     for (status, residual), (free, deviation, *_) in zip(judged, phases, strict=True):
         joined = net.join(free)
