@@ -25,11 +25,6 @@ class LayeredPhases(eqx.Module):
     positive_eq: Equilibrium | None
     negative_eq: Equilibrium | None
 
-    @property
-    def free_residual(self):
-        """Max |KCL| over the batch (amperes) of the free phase."""
-        return jnp.max(self.free_eq.residual)
-
     def equilibria(self) -> dict:
         """The phases that ran, by name: free, positive, negative."""
         eqs = {"free": self.free_eq, "positive": self.positive_eq, "negative": self.negative_eq}

@@ -148,8 +148,8 @@ class DeviationProblem(eqx.Module):
         expansion = jnp.maximum(1.0, jnp.max(ratio))
         max_s = [*(jnp.max(s) for s in self.sums[:-1]), jnp.max(jnp.abs(s_out))]
         bound = sweep_bound(self.net, max_s, expansion)
-        conductance = self.net.join([*self.sums[:-1], jnp.abs(s_out)])
-        exact = lambda: (self.error(deltas), conductance)
+        # only traced inside the exact fallback's branch, where it is needed
+        exact = lambda: (self.error(deltas), self.net.join([*self.sums[:-1], jnp.abs(s_out)]))
         return self.free[1:], deltas, sweeps, bound, exact
 
     def tolerance(self, solver, deltas):
