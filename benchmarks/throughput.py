@@ -68,14 +68,16 @@ def train_config(model, batch, beta, n_sweeps, lr, dtype):
     )
 
 
-def make_step(model, batch, beta, n_sweeps, lr, dtype):
+def make_step(model, batch, beta, n_sweeps, lr, dtype, donate=False):
     """The training step that ``kirchhoff.train`` runs (phases, statuses, SGD update,
-    projection), jit-compiled, with its initial parameters and optimiser state."""
+    projection), jit-compiled, with its initial parameters and optimiser state; with
+    ``donate`` reusing the state's buffers, as ``train`` does."""
     cfg = train_config(model, batch, beta, n_sweeps, lr, dtype)
     net = kh.build_model(cfg)
     params, static = eqx.partition(net, net.trainable_filter())
     optimizer = kh.build_optimizer(cfg)
-    return kh.make_train_step(cfg, static, optimizer), params, optimizer.init(params)
+    step = kh.make_train_step(cfg, static, optimizer, donate=donate)
+    return step, params, optimizer.init(params)
 
 
 def derived_eqprop_gradient(net, x, y, beta, n_sweeps):
@@ -146,7 +148,8 @@ def make_derived_step(model, batch, beta, n_sweeps, lr, dtype):
 
 def measure(model, batch, n_sweeps, dtype, seconds):
     sizes = kh.MODELS[model]
-    step, params, opt_state = make_step(model, batch, 1.0, n_sweeps, 0.01, dtype)
+    # the state is carried from step to step, as in training: the step reuses its buffers
+    step, params, opt_state = make_step(model, batch, 1.0, n_sweeps, 0.01, dtype, donate=True)
     rng = np.random.default_rng(0)
     n_buf = 8
     xs = [jnp.asarray(rng.random((batch, sizes[0])), dtype) for _ in range(n_buf)]

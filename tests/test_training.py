@@ -216,3 +216,25 @@ def test_skipping_unconverged_examples_is_the_mean_over_the_rest():
     # the step's gradient under the tight tolerance is the kept examples' (scaled by 1/2β)
     gw, _ = _pair_gradient(net, x, ph.free, ph.positive, ph.negative, jnp.asarray(kept))
     np.testing.assert_allclose(tight.weights[0], gw[0] / 0.2, rtol=1e-12, atol=1e-15)
+
+
+def test_a_donating_step_is_the_same_step():
+    # train() reuses the state's buffers for the step's results: the same numbers, and the
+    # arrays given are gone (a loop that kept them would fail loudly, not read stale values)
+    cfg = TrainConfig(model="drn:12-6-3", lr=0.05, n_sweeps=4, optimizer="adam")
+    net = build_model(cfg)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((8, 12)), jnp.float32)
+    y = jnp.asarray(np.eye(3)[rng.integers(0, 3, 8)], jnp.float32)
+    params, static = eqx.partition(net, net.trainable_filter())
+    optimizer = kh.build_optimizer(cfg)
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
+    plain = kh.make_train_step(cfg, static, optimizer)
+    donating = kh.make_train_step(cfg, static, optimizer, donate=True)
+    given = copy((params, optimizer.init(params)))
+    expected = plain(*copy(given), x, y)
+    got = donating(*given, x, y)
+    leaves = jax.tree_util.tree_leaves
+    for a, b in zip(leaves(expected), leaves(got), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(a.is_deleted() for a in leaves(given[0]))

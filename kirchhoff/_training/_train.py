@@ -196,7 +196,8 @@ def train(
     )
     params, static = eqx.partition(net, net.trainable_filter())
     run = _Run(cfg, params, static, opt_state, step, progress)
-    step_fn = make_train_step(cfg, static, optimizer)
+    # the step reuses the state's buffers: nothing else holds run.params between steps
+    step_fn = make_train_step(cfg, static, optimizer, donate=True)
     (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     eye = np.eye(net.n_outputs, dtype=dtype)
     t_start = time.perf_counter()
