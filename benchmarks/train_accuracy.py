@@ -7,6 +7,7 @@ time, per-epoch curves) and a learning-curve PNG per run under benchmarks/result
 import argparse
 import json
 import pathlib
+import shutil
 import time
 
 from kirchhoff import TrainConfig, read_metrics, train
@@ -63,8 +64,10 @@ def main():
             n_sweeps=args.n_sweeps,
             input_gain=args.input_gain,
             train_limit=5000 if args.quick else None,
-            out=str(RESULTS / "runs" / f"{model}_{dataset}"),
+            # quick runs never overwrite a full run's directory
+            out=str(RESULTS / ("runs_quick" if args.quick else "runs") / f"{model}_{dataset}"),
         )
+        shutil.rmtree(cfg.out, ignore_errors=True)  # a fresh run: train() refuses to mix two
         t0 = time.perf_counter()
         result = train(cfg, progress=True)
         wall = time.perf_counter() - t0

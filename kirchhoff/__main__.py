@@ -105,14 +105,103 @@ def _run_flags(p, d) -> None:
 
 
 def main(argv=None) -> int:
-    from ._solver import NotConvergedError
-
+    """Run the command line; a user error is one line on stderr and exit status 2, while any
+    other exception (a bug) propagates with its traceback."""
     try:
         return _main(argv)
-    except (ValueError, OSError, FloatingPointError, NotConvergedError) as error:
-        # a careless flag or a missing dataset is one clear line, not a traceback
-        print(f"kirchhoff: error: {error}", file=sys.stderr)
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the message's layout
+        print(f"kirchhoff: error: {message}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Whether ``error`` is the user's to fix, not a bug:
+
+    - :class:`InvalidInputError` (a ValueError; its TypeError sibling too): raised by the
+      library's validation of a value it was given (flags, configuration, models, data),
+      before anything is computed. IDX files that are not IDX are one of these;
+    - the environment's answers: a dataset not found or a file not there (OSError), a phase
+      that did not converge (NotConvergedError), training that diverged (FloatingPointError);
+    - a ValueError or TypeError that kirchhoff's own code raised, every frame from here to the
+      ``raise`` being kirchhoff's: a check written before InvalidInputError existed. The same
+      exception raised from inside JAX, numpy or any other library (a shape mismatch in a
+      traced step, say) is a bug, and keeps its traceback."""
+    from ._data import InvalidInputError
+    from ._solver import NotConvergedError
+
+    if isinstance(error, InvalidInputError | OSError | NotConvergedError | FloatingPointError):
+        return True
+    return isinstance(error, ValueError | TypeError) and _raised_by_kirchhoff(error)
+
+
+def _raised_by_kirchhoff(error: Exception) -> bool:
+    package = pathlib.Path(__file__).resolve().parent
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return bool(frames) and all(
+        pathlib.Path(f).resolve().is_relative_to(package) for f in frames if f
+    )
+
+
+def _nothing_to_train(cfg, out: pathlib.Path, resume: bool) -> str | None:
+    """Why ``train`` would run no epoch (a message), or None when it has work to do (or
+    will refuse: ``train`` names what is wrong with the run directory). The checkpoint is
+    read verified: a damaged one is an error here, before anything is printed."""
+    from ._training._rundir import config_changes, read_checkpoint
+
+    found = read_checkpoint(out)
+    if found is not None:
+        header = found[0]
+        done, saved = header["epoch"], header["config"]
+        _, refused = config_changes(saved, cfg)
+        if refused or done < cfg.epochs:
+            return None  # train() resumes it, or refuses the run with the reason
+        final = (_read_metrics_safely(out) or [{}])[-1].get("test_error_percent")
+        error = "" if final is None else f", test error {final:.2f}%"
+        more = "give a larger --epochs with --resume to continue it"
+        if not resume:
+            more = "--resume with a larger --epochs continues it; another --out starts anew"
+        return (
+            f"nothing to do: {out} already holds this run, at epoch {done} of "
+            f"{saved.get('epochs')}{error} ({out / 'result.json'}); {more}."
+        )
+    if cfg.epochs == 0:
+        return (
+            "nothing to do: --epochs 0 trains no epochs, so nothing was trained or written; "
+            "give --epochs N (N ≥ 1) to train."
+        )
+    return None
+
+
+def _read_metrics_safely(out: pathlib.Path) -> list[dict]:
+    """The run's metrics records, or none if they cannot be read (only for a message)."""
+    from ._training import read_metrics
+
+    try:
+        return read_metrics(out)
+    except (OSError, ValueError):
+        return []
+
+
+def _run_dir(run: str) -> pathlib.Path:
+    """``run`` as a run directory that holds a checkpoint; InvalidInputError if it is not."""
+    from ._data import InvalidInputError
+
+    path = pathlib.Path(run)
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise InvalidInputError(f"evaluate: the run directory {run!r} {what}.")
+    if not (path / "checkpoint.eqx").is_file():
+        raise InvalidInputError(
+            f"evaluate: {run!r} is not a training run: it has no checkpoint.eqx "
+            "(`kirchhoff train --out DIR` writes it after each epoch)."
+        )
+    return path
 
 
 def _main(argv=None) -> int:
@@ -120,7 +209,7 @@ def _main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
-    e.add_argument("run", help="run directory holding checkpoint.eqx/json")
+    e.add_argument("run", help="run directory holding checkpoint.eqx")
     e.add_argument("--dataset", default=None, help="defaults to the dataset trained on")
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--data-dir", default=None)
@@ -132,7 +221,7 @@ def _main(argv=None) -> int:
 
         jax.config.update("jax_enable_x64", True)
 
-    from ._data import load_dataset
+    from ._data import N_CLASSES, N_PIXELS, load_dataset
     from ._training import TrainConfig, evaluate, load_checkpoint, train
 
     if args.command == "train":
@@ -142,13 +231,23 @@ def _main(argv=None) -> int:
             given["layer_lr"] = tuple(given["layer_lr"])
         recipe = getattr(args, "recipe", None)
         cfg = TrainConfig.from_recipe(recipe, **given) if recipe else TrainConfig(**given)
+        # every dataset here is 28×28 images of 10 classes: check the model fits before loading
+        cfg.check_data(N_PIXELS, N_CLASSES)
+        resume = getattr(args, "resume", False)
+        out = pathlib.Path(cfg.out)
+        idle = _nothing_to_train(cfg, out, resume)
+        if idle:
+            print(idle)
+            return 0
+        if resume and not (out / "checkpoint.eqx").is_file():
+            print(f"kirchhoff: no checkpoint in {out} to resume from: starting a new run")
         print(
             f"kirchhoff: training {cfg.model} on {cfg.dataset} with {cfg.algorithm} "
             f"(batch {cfg.batch_size}, beta {cfg.beta}, lr {cfg.lr}, {cfg.epochs} epochs) → {cfg.out}"
         )
         result = train(
             cfg,
-            resume=getattr(args, "resume", False),
+            resume=resume,
             progress=not getattr(args, "no_progress", False),
         )
         final = result["final"]
@@ -161,7 +260,7 @@ def _main(argv=None) -> int:
             f"results in {pathlib.Path(cfg.out) / 'result.json'}"
         )
         return 0
-    cfg, net, _, epoch, _ = load_checkpoint(pathlib.Path(args.run))
+    cfg, net, _, epoch, _ = load_checkpoint(_run_dir(args.run))
     data = load_dataset(args.dataset or cfg.dataset, args.split, data_dir=args.data_dir)
     ev = evaluate(net, data, cfg.eval_sweeps)
     print(

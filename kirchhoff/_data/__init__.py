@@ -21,7 +21,7 @@ from ._dataset import IMAGE_SIDE as IMAGE_SIDE
 from ._dataset import N_CLASSES as N_CLASSES
 from ._dataset import N_PIXELS as N_PIXELS
 from ._dataset import Dataset, batches, one_hot, split_validation
-from ._errors import DatasetNotFoundError, IdxFormatError
+from ._errors import DatasetNotFoundError, IdxFormatError, InvalidInputError, InvalidInputTypeError
 from ._idx import read_idx, write_idx
 from ._load import Source as Source
 from ._load import Split as Split
@@ -31,6 +31,8 @@ __all__ = [
     "Dataset",
     "DatasetNotFoundError",
     "IdxFormatError",
+    "InvalidInputError",
+    "InvalidInputTypeError",
     "available_datasets",
     "batches",
     "load_dataset",

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import InvalidInputError, InvalidInputTypeError
+
 DATA_DIR_ENV = "KIRCHHOFF_DATA_DIR"
 N_CLASSES = 10
 IMAGE_SIDE = 28
@@ -29,16 +31,33 @@ class Dataset:
 
     def __post_init__(self):
         images, labels = self.images, self.labels
+        if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
+            raise InvalidInputTypeError(
+                "Dataset images and labels must be numpy arrays; got "
+                f"{type(images).__name__} and {type(labels).__name__}."
+            )
         if images.dtype != np.float32 or images.ndim != 2 or images.shape[1] != N_PIXELS:
-            raise ValueError(
+            raise InvalidInputError(
                 f"Dataset images must be float32 of shape (n, {N_PIXELS}); got "
                 f"{images.dtype} {images.shape}."
             )
         n = images.shape[0]
         if labels.dtype != np.int32 or labels.shape != (n,):
-            raise ValueError(
+            raise InvalidInputError(
                 f"Dataset labels must be int32 of shape ({n},); got "
                 f"{self.labels.dtype} {self.labels.shape}."
+            )
+        # one pass over the pixels: NaN fails both comparisons
+        if not np.all((images >= 0) & (images <= 1)):
+            bad = np.argwhere(~((images >= 0) & (images <= 1)))[0]
+            raise InvalidInputError(
+                f"Dataset images must hold pixels in [0, 1] (never NaN); image {bad[0]} has "
+                f"{images[tuple(bad)]} at pixel {bad[1]}."
+            )
+        if n and (labels.min() < 0 or labels.max() >= N_CLASSES):
+            raise InvalidInputError(
+                f"Dataset labels must lie in [0, {N_CLASSES}); got [{labels.min()}, "
+                f"{labels.max()}]."
             )
 
     def __len__(self) -> int:
@@ -49,13 +68,22 @@ class Dataset:
         return N_CLASSES
 
 
+def _check_dataset(who: str, dataset) -> None:
+    if not isinstance(dataset, Dataset):
+        raise InvalidInputTypeError(
+            f"{who}: dataset must be a kirchhoff Dataset (load_dataset(...)); got "
+            f"{type(dataset).__name__}."
+        )
+
+
 def split_validation(dataset: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
     """``(train, validation)``: ``n_val`` examples drawn from ``dataset`` by a fixed permutation
     (``seed``), and the rest in their original order. The same ``n_val`` and ``seed`` always
     hold out the same examples, whatever the training run's own seed."""
+    _check_dataset("split_validation", dataset)
     n = len(dataset)
     if isinstance(n_val, bool) or not isinstance(n_val, int | np.integer) or not 0 < n_val < n:
-        raise ValueError(f"n_val must be an integer in [1, {n - 1}]; got {n_val!r}.")
+        raise InvalidInputError(f"n_val must be an integer in [1, {n - 1}]; got {n_val!r}.")
     held = np.zeros(n, bool)
     held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
     part = lambda mask, split: dataclasses.replace(
@@ -68,9 +96,11 @@ def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
     """Float32 one-hot rows `(n, n_classes)` for integer `labels` `(n,)`."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"one_hot takes a 1-D integer array; got {labels.dtype} {labels.shape}.")
+        raise InvalidInputError(
+            f"one_hot takes a 1-D integer array; got {labels.dtype} {labels.shape}."
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(
+        raise InvalidInputError(
             f"Labels must lie in [0, {n_classes}); got [{labels.min()}, {labels.max()}]."
         )
     return np.eye(n_classes, dtype=np.float32)[labels]
@@ -90,8 +120,9 @@ def batches(
     the final batch when it would be smaller than `batch_size`.
     """
     # checked and drawn here, not on the first next(), so mistakes surface at the call
+    _check_dataset("batches", dataset)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        raise InvalidInputError(f"batch_size must be a positive integer; got {batch_size!r}.")
     n = len(dataset)
     if shuffle:
         order = _rng_from(key_or_seed).permutation(n)
@@ -122,7 +153,7 @@ def _rng_from(key_or_seed: Any) -> np.random.Generator:
             key_or_seed = jax.random.key_data(key_or_seed)  # a typed key: its raw words
     words = np.asarray(key_or_seed)
     if words.size == 0 or not np.issubdtype(words.dtype, np.integer):
-        raise TypeError(
+        raise InvalidInputTypeError(
             "key_or_seed must be an int, a numpy Generator or a JAX PRNG key; got "
             f"{type(key_or_seed).__name__}."
         )

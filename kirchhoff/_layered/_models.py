@@ -6,8 +6,38 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._devices import AbstractDevice
+from ._checks import check_choice, check_int, check_real
 from ._network import DiodeKind, LayeredNetwork
+
+
+def _check_key(who: str, key) -> None:
+    """Raise unless ``key`` is a JAX PRNG key (an int seed is the usual slip)."""
+    if isinstance(key, int | np.integer) or not hasattr(key, "dtype"):
+        raise InvalidInputTypeError(
+            f"{who}: key must be a JAX PRNG key, e.g. jax.random.PRNGKey(0); got {key!r}."
+        )
+
+
+def _check_dtype(who: str, dtype) -> None:
+    if dtype is not None and not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
+        raise InvalidInputTypeError(f"{who}: dtype must be a floating-point type; got {dtype}.")
+
+
+def _checked_sizes(who: str, sizes) -> tuple[int, ...]:
+    """``sizes`` as a tuple of ints: at least three (features, hidden…, outputs), all ≥ 1."""
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence):
+        raise InvalidInputTypeError(
+            f"{who}: sizes must be a sequence of layer sizes (n_features, hidden..., n_outputs); "
+            f"got {sizes!r}."
+        )
+    if len(sizes) < 3:
+        raise InvalidInputError(
+            f"{who}: sizes needs (n_features, hidden..., n_outputs), at least 3 entries; got "
+            f"{tuple(sizes)}."
+        )
+    return tuple(check_int(who, f"sizes[{k}]", n, at_least=1) for k, n in enumerate(sizes))
 
 
 def drn(
@@ -23,9 +53,12 @@ def drn(
     """A deep resistive network (Scellier 2024) with ``sizes = (n_features, h1, …, n_out)``:
     hidden units alternate excitatory ([0, ∞)) and inhibitory ((−∞, 0]); conductances are drawn
     uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0."""
-    sizes = tuple(int(s) for s in sizes)
-    if len(sizes) < 3:
-        raise ValueError("drn: sizes needs (n_features, hidden..., n_outputs), at least 3 entries.")
+    sizes = _checked_sizes("drn", sizes)
+    _check_key("drn", key)
+    _check_dtype("drn", dtype)
+    check_real("drn", "init_scale", init_scale, above=0)
+    check_real("drn", "input_gain", input_gain, above=0)
+    check_choice("drn", "diode", diode, ("ideal", "shockley"))
     dtype = dtype or jnp.result_type(float)
     fan = [2 * sizes[0], *sizes[1:]]
     keys = jax.random.split(key, len(fan) - 1)
@@ -75,6 +108,15 @@ def seed_network(
     output layer's energy carries 1/amp_gain², so the nudge's strength is β·A²/Σg at an
     output: at A = 8 or 16 a β that suits A = 2 clamps the outputs and training stays at
     chance."""
+    who = "seed_network"
+    _check_key(who, key)
+    _check_dtype(who, dtype)
+    for name, n in (("n_hidden", n_hidden), ("n_features", n_features), ("n_outputs", n_outputs)):
+        check_int(who, name, n, at_least=1)
+    check_real(who, "rail_volts", rail_volts, above=0)
+    check_real(who, "amp_gain", amp_gain, above=0)
+    check_real(who, "input_gain", input_gain, above=0)
+    check_choice(who, "diode", diode, ("ideal", "shockley"))
     dtype = dtype or jnp.result_type(float)
     k1, k2 = jax.random.split(key)
     w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(
@@ -93,21 +135,39 @@ def seed_network(
     )
 
 
+def model_sizes(name: str) -> tuple[int, ...]:
+    """The layer sizes (n_features, hidden…, n_outputs) of the named model (see
+    :func:`make_model`), without building it; InvalidInputError for an unknown name or a
+    custom DRN whose sizes are not positive integers."""
+    if not isinstance(name, str):
+        raise InvalidInputTypeError(f"model must be a name (a string); got {name!r}.")
+    key = name.lower()
+    if key == "seed":
+        return (784, 100, 10)  # seed_network's defaults
+    if key in MODELS:
+        return MODELS[key]
+    if key.startswith("drn:"):
+        parts = key[4:].split("-")
+        if len(parts) < 3:
+            raise InvalidInputError(
+                f"model {name!r}: a custom DRN needs at least three layer sizes, as "
+                f"'drn:784-H1-...-10'; got {len(parts)}."
+            )
+        for k, part in enumerate(parts):
+            if not (part.isascii() and part.isdigit()) or int(part) < 1:
+                raise InvalidInputError(
+                    f"model {name!r}: layer sizes must be positive integers; layer {k} is {part!r}."
+                )
+        return tuple(int(p) for p in parts)
+    raise InvalidInputError(
+        f"unknown model {name!r}: choose one of {sorted(MODELS)}, 'seed', or 'drn:784-H1-...-10'."
+    )
+
+
 def make_model(name: str, key, **kwargs) -> LayeredNetwork:
     """Build a named model: drn-xs, drn-1h, drn-2h, drn-3h, seed (Kendall 2020), or a custom
     DRN as 'drn:784-256-10'."""
-    name = name.lower()
-    if name == "seed":
+    sizes = model_sizes(name)
+    if name.lower() == "seed":
         return seed_network(key, **kwargs)
-    if name in MODELS:
-        return drn(key, MODELS[name], **kwargs)
-    if name.startswith("drn:"):
-        try:
-            sizes = tuple(int(s) for s in name[4:].split("-"))
-        except ValueError:
-            sizes = ()
-        if len(sizes) >= 3:
-            return drn(key, sizes, **kwargs)
-    raise ValueError(
-        f"unknown model {name!r}: choose one of {sorted(MODELS)}, 'seed', or 'drn:784-H1-...-10'."
-    )
+    return drn(key, sizes, **kwargs)

@@ -17,12 +17,14 @@ import numpy as np
 
 from .._circuit import AbstractCircuit, Circuit
 from .._custom_types import Array, Float
+from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._devices import AbstractDevice, IdealDevice
 from .._elements import (
     shockley_co_content,
     shockley_co_content_increment,
     shockley_current,
 )
+from ._checks import check_choice, check_finite, check_real, is_traced
 from ._export import layered_to_circuit
 
 DiodeKind = Literal["ideal", "shockley"]
@@ -33,36 +35,95 @@ def _elementwise_derivative(f, x):
     return jax.jvp(f, (x,), (jnp.ones_like(x),))[1]
 
 
-def _checked_layers(weights, biases, lower, upper):
-    """The layers as arrays in the weights' dtype, with their sizes; ValueError naming what
-    does not fit (too few layers, odd input layer, mismatched shapes, bad conductances)."""
+def _checked_layers(weights, biases, lower, upper, diode):
+    """The layers as arrays in the weights' dtype, with their sizes; InvalidInputError naming
+    what does not fit (too few layers, odd input layer, mismatched shapes, bad values)."""
+    who = "LayeredNetwork"
+    for name, seq in (("weights", weights), ("biases", biases), ("lower", lower), ("upper", upper)):
+        if isinstance(seq, str) or not isinstance(seq, Sequence):
+            raise InvalidInputTypeError(
+                f"{who}: {name} must be a sequence of arrays (one per layer); got "
+                f"{type(seq).__name__}."
+            )
     weights = tuple(jnp.asarray(w) for w in weights)
     if len(weights) < 2:
-        raise ValueError("LayeredNetwork: need at least one hidden layer (two weight matrices).")
+        raise InvalidInputError(
+            f"{who}: need at least one hidden layer (two weight matrices); got {len(weights)}."
+        )
+    for k, w in enumerate(weights):
+        if w.ndim != 2 or 0 in w.shape:
+            raise InvalidInputError(
+                f"{who}: weights[{k}] must be a non-empty 2-D conductance matrix (nodes of "
+                f"layer {k} × nodes of layer {k + 1}); got shape {w.shape}."
+            )
+        if not jnp.issubdtype(w.dtype, jnp.floating):
+            raise InvalidInputTypeError(
+                f"{who}: weights[{k}] must be floating-point conductances; got dtype {w.dtype}."
+            )
     n0 = weights[0].shape[0]
     if n0 % 2:
-        raise ValueError(
-            "LayeredNetwork: the input layer holds ±x pairs, so its size must be even."
+        raise InvalidInputError(
+            f"{who}: the input layer holds ±x pairs, so weights[0] needs an even number of "
+            f"rows; got {n0}."
         )
     sizes = [n0 // 2] + [w.shape[1] for w in weights]
     for k in range(1, len(weights)):
         if weights[k].shape[0] != weights[k - 1].shape[1]:
-            raise ValueError(
-                f"LayeredNetwork: weights[{k}] has shape {weights[k].shape}, but layer {k} "
+            raise InvalidInputError(
+                f"{who}: weights[{k}] has shape {weights[k].shape}, but layer {k} "
                 f"has {weights[k - 1].shape[1]} nodes."
             )
-    biases = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in biases)
-    lower = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in lower)
-    upper = tuple(jnp.asarray(b, dtype=weights[0].dtype) for b in upper)
+    dtype = weights[0].dtype
+    biases = tuple(jnp.asarray(b, dtype=dtype) for b in biases)
+    lower = tuple(jnp.asarray(b, dtype=dtype) for b in lower)
+    upper = tuple(jnp.asarray(b, dtype=dtype) for b in upper)
     if [b.shape for b in biases] != [(n,) for n in sizes[1:]]:
-        raise ValueError(f"LayeredNetwork: biases must have shapes {[(n,) for n in sizes[1:]]}.")
-    if [b.shape for b in lower] != [(n,) for n in sizes[1:-1]] or len(upper) != len(lower):
-        raise ValueError("LayeredNetwork: give lower/upper diode bounds for each hidden layer.")
-    for w in weights:
-        wc = np.asarray(w) if not isinstance(w, jax.core.Tracer) else None
-        if wc is not None and (np.any(wc < 0) or not np.all(np.isfinite(wc))):
-            raise ValueError("LayeredNetwork: conductances must be finite and non-negative.")
+        raise InvalidInputError(
+            f"{who}: biases must have shapes {[(n,) for n in sizes[1:]]}; got "
+            f"{[b.shape for b in biases]}."
+        )
+    want = [(n,) for n in sizes[1:-1]]
+    if [b.shape for b in lower] != want or [b.shape for b in upper] != want:
+        raise InvalidInputError(
+            f"{who}: give lower/upper diode bounds of shapes {want} (one per hidden layer); "
+            f"got {[b.shape for b in lower]} and {[b.shape for b in upper]}."
+        )
+    for k, w in enumerate(weights):
+        _check_conductances(f"weights[{k}]", w)
+    for k, b in enumerate(biases):
+        check_finite(who, f"biases[{k}]", b)
+    for k, (lo, hi) in enumerate(zip(lower, upper, strict=True)):
+        if is_traced(lo) or is_traced(hi):
+            continue
+        lo_np, hi_np = np.asarray(lo), np.asarray(hi)
+        # ideal diodes clip a node to [lower, upper], which must not be empty; Shockley
+        # diodes to crossed rails are an odd circuit but a physical one
+        crossed = (lo_np > hi_np) if diode == "ideal" else np.zeros(lo_np.shape, bool)
+        bad = np.flatnonzero(np.isnan(lo_np) | np.isnan(hi_np) | crossed)
+        if bad.size:
+            j = int(bad[0])
+            need = "lower ≤ upper, " if diode == "ideal" else ""
+            raise InvalidInputError(
+                f"{who}: hidden layer {k + 1}'s diode bounds must be {need}±inf for none, never "
+                f"NaN; node {j} has lower {lo_np[j]}, upper {hi_np[j]}."
+            )
     return weights, biases, lower, upper, sizes
+
+
+def _check_conductances(name, w):
+    """Raise unless the concrete conductances ``w`` are finite and non-negative, naming the
+    first bad one."""
+    if is_traced(w):
+        return
+    wc = np.asarray(w)
+    bad = np.argwhere(~(wc >= 0) | ~np.isfinite(wc))
+    if bad.size:
+        first = tuple(int(i) for i in bad[0])
+        raise InvalidInputError(
+            f"LayeredNetwork: {name} holds {len(bad)} conductance(s) that are negative or not "
+            f"finite (the first, at index {first}, is {wc[first]}); conductances must be "
+            "finite and non-negative."
+        )
 
 
 class LayeredNetwork(AbstractCircuit):
@@ -102,15 +163,28 @@ class LayeredNetwork(AbstractCircuit):
         thermal_voltage: float = 0.025852,
         device: AbstractDevice | None = None,
     ):
-        weights, biases, lower, upper, sizes = _checked_layers(weights, biases, lower, upper)
+        check_choice("LayeredNetwork", "diode", diode, ("ideal", "shockley"))
+        weights, biases, lower, upper, sizes = _checked_layers(weights, biases, lower, upper, diode)
+        who = "LayeredNetwork"
         n_hidden = len(weights) - 1
         if amp_gains is None:
             amp_gains = (1.0,) * n_hidden
-        amp_gains = tuple(float(a) for a in amp_gains)
-        if len(amp_gains) != n_hidden or any(a <= 0 for a in amp_gains):
-            raise ValueError(f"LayeredNetwork: give {n_hidden} positive amplifier gain(s).")
-        if diode not in ("ideal", "shockley"):
-            raise ValueError(f"LayeredNetwork: diode must be 'ideal' or 'shockley', not {diode!r}.")
+        if isinstance(amp_gains, str) or not isinstance(amp_gains, Sequence):
+            raise InvalidInputTypeError(
+                f"{who}: amp_gains must be a sequence of {n_hidden} gain(s); got {amp_gains!r}."
+            )
+        if len(amp_gains) != n_hidden:
+            raise InvalidInputError(
+                f"{who}: give {n_hidden} amplifier gain(s), one per hidden layer; got "
+                f"{len(amp_gains)}: {tuple(amp_gains)}."
+            )
+        amp_gains = tuple(
+            float(check_real(who, f"amp_gains[{k}]", a, above=0)) for k, a in enumerate(amp_gains)
+        )
+        check_real(who, "input_gain", input_gain, above=0)
+        check_real(who, "saturation_current", saturation_current, above=0)
+        check_real(who, "ideality", ideality, above=0)
+        check_real(who, "thermal_voltage", thermal_voltage, above=0)
         self.weights, self.biases, self.lower, self.upper = weights, biases, lower, upper
         self.sizes = tuple(int(s) for s in sizes)
         self.input_gain = float(input_gain)
@@ -121,7 +195,9 @@ class LayeredNetwork(AbstractCircuit):
         self.thermal_voltage = float(thermal_voltage)
         device = IdealDevice() if device is None else device
         if not isinstance(device, AbstractDevice):
-            raise TypeError(f"LayeredNetwork: device must be an AbstractDevice, not {device!r}.")
+            raise InvalidInputTypeError(
+                f"LayeredNetwork: device must be an AbstractDevice, not {device!r}."
+            )
         self.device = device
 
     # ---- the device seam --------------------------------------------------------------------
@@ -160,7 +236,7 @@ class LayeredNetwork(AbstractCircuit):
     def require_read(self, who: str) -> None:
         """Raise unless this network's weights are conductances (an identity-read device)."""
         if not self.device.is_identity_read:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{who}: this network's device does not read its state as conductance; pass "
                 "net.read(key) (the conductances it presents), not the network itself."
             )
@@ -372,7 +448,7 @@ class LayeredNetwork(AbstractCircuit):
     def check_inputs_shape(self, inputs) -> None:
         shape = np.shape(inputs)
         if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
-            raise ValueError(
+            raise InvalidInputError(
                 f"kirchhoff: inputs have shape {shape}; this network takes {self.n_inputs} "
                 f"features per example: shape ({self.n_inputs},) or (batch, {self.n_inputs})."
             )

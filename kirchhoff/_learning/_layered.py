@@ -6,12 +6,14 @@ import jax
 import jax.numpy as jnp
 
 from .._cost import squared_error
+from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._layered import LayeredNetwork
+from .._layered._checks import check_array, check_choice, check_int, check_real
 from .._solver._base import Equilibrium, Status
 from .._solver._deviation import DeviationProblem
 from .._solver._phase import PHASE_RTOL, free_phase, swept_equilibria
 from .._solver._sweeps import input_drive, layer_sums, run_sweeps
-from ._eqprop import Variant, check_variant
+from ._eqprop import VARIANTS, Variant
 
 
 class LayeredPhases(eqx.Module):
@@ -37,6 +39,36 @@ class LayeredPhases(eqx.Module):
             if eq is not None:
                 ok = ok & (eq.status == Status.SUCCESS)
         return ok
+
+
+def check_batch(who: str, net, inputs, targets=None, *, batched: bool = True) -> None:
+    """Raise, before anything is computed, unless ``net`` is a LayeredNetwork, ``inputs`` a
+    floating (batch, n_inputs) array (or (n_inputs,) unless ``batched``) and ``targets``
+    (where given) shaped like the outputs; concrete values must be finite. Shapes are known
+    while tracing, so inside ``jit`` this costs nothing at run time."""
+    if not isinstance(net, LayeredNetwork):
+        raise InvalidInputTypeError(
+            f"{who}: net must be a LayeredNetwork (e.g. kirchhoff.drn(...)); got "
+            f"{type(net).__name__}."
+        )
+    shape = check_array(who, "inputs", inputs, ndims=(2,) if batched else (1, 2), last=net.n_inputs)
+    if batched and shape[0] == 0:
+        raise InvalidInputError(f"{who}: inputs hold an empty batch (shape {shape}).")
+    if targets is not None:
+        want = (*shape[:-1], net.n_outputs)
+        got = check_array(who, "targets", targets, ndims=(len(want),), floating=False)
+        if got != want:
+            raise InvalidInputError(
+                f"{who}: targets have shape {got}; expected {want} (one row of "
+                f"{net.n_outputs} output targets per input)."
+            )
+
+
+def check_phase_settings(who: str, beta, n_sweeps, rtol) -> None:
+    """Raise unless β is finite and > 0, ``n_sweeps`` an integer ≥ 1 and ``rtol`` > 0."""
+    check_real(who, "beta", beta, above=0)
+    check_int(who, "n_sweeps", n_sweeps, at_least=1)
+    check_real(who, "rtol", rtol, above=0)
 
 
 def init_layers(net: LayeredNetwork, inputs):
@@ -102,7 +134,15 @@ def layered_phases(
     :class:`DeviationProblem`), and all phases share one input drive. Each phase's status
     judges its residual against ``rtol`` (see :data:`PHASE_RTOL`). ``net`` is a network
     whose weights are conductances (``net.read(key)`` for a non-ideal device)."""
+    check_batch("layered_phases", net, inputs, targets)
+    check_phase_settings("layered_phases", beta, n_sweeps, rtol)
+    check_choice("layered_phases", "variant", variant, VARIANTS)
     net.require_read("layered_phases")
+    return _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
+
+
+def _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol):
+    """:func:`layered_phases` on arguments already checked."""
     drive = input_drive(net, inputs)
     sums = layer_sums(net)
     init = init_layers(net, inputs)
@@ -144,9 +184,11 @@ def layered_eqprop_gradient(
     phases (:meth:`LayeredPhases.equilibria`); with ``skip_unconverged`` the gradient and the
     loss are means over the examples whose phases all converged only. All phases see the
     conductances ``net.read(key)`` presents, and the gradient is with respect to them."""
-    check_variant(variant)
-    net = net.read(key)
-    ph = layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
+    check_batch("layered_eqprop_gradient", net, inputs, targets)
+    check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
+    check_choice("layered_eqprop_gradient", "variant", variant, VARIANTS)
+    net = net.read(key)  # conductances, as an ideal device's network
+    ph = _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
     mask = ph.converged() if skip_unconverged else None
     zeros = [jnp.zeros_like(v) for v in ph.free[1:]]
     if variant == "centered":
@@ -170,6 +212,9 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL,
     """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps with
     respect to the conductances ``net.read(key)`` presents; returns (gradient pytree, mean
     loss, the free phase as an :class:`Equilibrium`)."""
+    check_batch("layered_backprop_gradient", net, inputs, targets)
+    check_int("layered_backprop_gradient", "n_sweeps", n_sweeps, at_least=1)
+    check_real("layered_backprop_gradient", "rtol", rtol, above=0)
     net = net.read(key)
     params, static = eqx.partition(net, net.trainable_filter())
 

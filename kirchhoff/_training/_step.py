@@ -7,9 +7,12 @@ import numpy as np
 
 from .._cost import squared_error
 from .._data import Dataset
+from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._layered import LayeredNetwork
+from .._layered._checks import check_int
 from .._learning._autodiff import implicit_gradient
 from .._learning._layered import (
+    check_batch,
     init_layers,
     layered_backprop_gradient,
     layered_eqprop_gradient,
@@ -109,6 +112,8 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
 def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):
     """Output potentials of the free phase after ``n_sweeps`` sweeps (batched), with the
     conductances ``net.read(key)`` presents."""
+    check_batch("predict", net, x, batched=False)
+    check_int("predict", "n_sweeps", n_sweeps, at_least=1)
     net = net.read(key)
     layers = run_sweeps(
         net,
@@ -124,8 +129,37 @@ def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):
 _predict_jit = eqx.filter_jit(predict)
 
 
+def _check_evaluation(net, data, n_sweeps, batch_size) -> None:
+    who = "evaluate"
+    if not isinstance(net, LayeredNetwork):
+        raise InvalidInputTypeError(
+            f"{who}: net must be a LayeredNetwork; got {type(net).__name__}."
+        )
+    if not isinstance(data, Dataset):
+        raise InvalidInputTypeError(
+            f"{who}: data must be a kirchhoff Dataset (load_dataset(...)); got "
+            f"{type(data).__name__}."
+        )
+    check_int(who, "n_sweeps", n_sweeps, at_least=1)
+    check_int(who, "batch_size", batch_size, at_least=1)
+    if len(data) == 0:
+        raise InvalidInputError(f"{who}: the dataset {data.name} ({data.split}) is empty.")
+    if data.images.shape[1] != net.n_inputs:
+        raise InvalidInputError(
+            f"{who}: the network takes {net.n_inputs} features, but {data.name} has "
+            f"{data.images.shape[1]} per example."
+        )
+    top = int(np.max(data.labels))
+    if top >= net.n_outputs:
+        raise InvalidInputError(
+            f"{who}: {data.name} has labels up to {top}, but the network has only "
+            f"{net.n_outputs} outputs (one per class)."
+        )
+
+
 def evaluate(net: LayeredNetwork, data: Dataset, n_sweeps: int = 8, batch_size: int = 1000) -> dict:
     """Mean loss and classification error (%) of ``net`` on ``data`` (one-hot targets)."""
+    _check_evaluation(net, data, n_sweeps, batch_size)
     dtype = net.weights[0].dtype
     wrong, loss, n = 0, 0.0, len(data)
     for start in range(0, n, batch_size):

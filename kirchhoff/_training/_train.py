@@ -1,7 +1,7 @@
 """The training loop: epochs of steps, validation and test evaluation, checkpoints."""
 
 import dataclasses
-import json
+import hashlib
 import pathlib
 import time
 import warnings
@@ -11,10 +11,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._data import Dataset, batches, load_dataset, split_validation
+from .._data import N_CLASSES, Dataset, InvalidInputError, batches, load_dataset, split_validation
 from .._solver._base import NotConvergedError, Status, status_messages
 from ._config import TrainConfig, build_model, build_optimizer
-from ._rundir import load_checkpoint, plot_learning_curve, read_metrics, save_checkpoint
+from ._rundir import (
+    CHECKPOINT,
+    CURVE,
+    RunDirectoryError,
+    RunLock,
+    append_metrics,
+    open_run,
+    plot_learning_curve,
+    restore_state,
+    resume_entry,
+    save_checkpoint,
+    write_metrics,
+    write_result,
+    write_summary,
+)
 from ._step import StepInfo, evaluate, make_train_step
 
 
@@ -54,29 +68,56 @@ def _load_splits(cfg: TrainConfig):
     val_data = None
     if cfg.val_size:
         if cfg.val_size >= len(train_data):
-            raise ValueError(
+            raise InvalidInputError(
                 f"val_size {cfg.val_size} leaves no training examples out of {len(train_data)}."
             )
         train_data, val_data = split_validation(train_data, cfg.val_size)
+    # every dataset here has N_CLASSES classes (Dataset refuses other labels)
+    cfg.check_data(train_data.images.shape[1], N_CLASSES)
     if len(train_data) // cfg.batch_size == 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"batch_size {cfg.batch_size} is larger than the {len(train_data)} training examples."
         )
     return train_data, val_data, test_data
 
 
-def _initial_state(cfg: TrainConfig, out, resume: bool, optimizer, n_features: int):
-    """(net, opt_state, epoch, step, records): from the checkpoint under ``out`` when resuming
-    (the records kept up to its epoch), else a new network."""
-    if resume and (out / "checkpoint.json").exists():
-        _, net, opt_state, start_epoch, step = load_checkpoint(out, cfg)
-        records = [r for r in read_metrics(out) if r["epoch"] <= start_epoch]
-        return net, opt_state, start_epoch, step, records
+def _fingerprint(*splits) -> str:
+    """SHA-256 of the examples a run trains, validates and tests on (None: no split)."""
+    h = hashlib.sha256()
+    for data in splits:
+        for array in () if data is None else (data.images, data.labels):
+            h.update(f"{array.dtype}{array.shape}".encode())
+            h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest()
+
+
+def _initial_state(cfg: TrainConfig, out, opened, optimizer, n_features: int, data_sha256: str):
+    """(net, opt_state, epoch, step, records, resumes): from the checkpoint ``opened`` (see
+    ``open_run``) when resuming, else a new network."""
+    if opened is not None:
+        header, weights, accepted = opened
+        if header.get("data_sha256") != data_sha256:
+            raise RunDirectoryError(
+                f"cannot resume the run in {out}: the {cfg.dataset} examples loaded now "
+                f"(data_dir {cfg.data_dir!r}) differ from those it was trained on (data_dir "
+                f"{header['config'].get('data_dir')!r}); point --data-dir at the same data, "
+                "or train into another --out."
+            )
+        net, opt_state = restore_state(cfg, header, weights, out / CHECKPOINT)
+        # the checkpoint's records are the run's: metrics.jsonl and checkpoint.json are
+        # rewritten from it (dropping a torn line, records past it, a stale summary)
+        records = header["records"]
+        write_metrics(out, records)
+        write_summary(out, header)
+        resumes = [*header.get("resumes", []), resume_entry(header, accepted)]
+        return net, opt_state, header["epoch"], header["step"], records, resumes
     net = build_model(cfg)
     if net.n_inputs != n_features:
-        raise ValueError(f"model {cfg.model} takes {net.n_inputs} features, data has {n_features}.")
+        raise InvalidInputError(
+            f"model {cfg.model} takes {net.n_inputs} features, data has {n_features}."
+        )
     opt_state = optimizer.init(eqx.filter(net, net.trainable_filter()))
-    return net, opt_state, 0, 0, []
+    return net, opt_state, 0, 0, [], []
 
 
 def _phase_summary(phase_log: dict, cfg: TrainConfig, epoch: int) -> dict:
@@ -181,24 +222,39 @@ def train(
     progress: bool = True,
     stop_after_epoch: int | None = None,
 ) -> dict:
-    """Train, evaluating and checkpointing after every epoch. Writes ``metrics.jsonl``,
-    ``checkpoint.eqx/json``, ``learning_curve.png`` and ``result.json`` under ``cfg.out``.
-    ``resume=True`` continues from the checkpoint there, reproducing the uninterrupted run."""
+    """Train, evaluating and checkpointing after every epoch, in the run directory
+    ``cfg.out`` (see ``kirchhoff._training._rundir``): ``checkpoint.eqx`` (atomic, checksummed)
+    and its summary ``checkpoint.json``, ``metrics.jsonl``, ``learning_curve.png``,
+    ``result.json``. The directory is locked while training: a second trainer there refuses.
+
+    A directory that already holds a run is never overwritten: without ``resume`` that is a
+    :class:`RunDirectoryError` (a ValueError), as is a directory with a run's files but no
+    checkpoint. ``resume=True`` continues from the checkpoint there, reproducing the
+    uninterrupted run bit for bit; it refuses a configuration that would change the training
+    (naming each differing field), accepts a new ``epochs`` (unless a cosine schedule spans
+    them), ``out``, ``data_dir`` or ``recipe`` and records them in the checkpoint's
+    ``resumes``, and starts a new run when the directory holds none."""
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        return _train_locked(cfg, out, resume, progress, stop_after_epoch)
+
+
+def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_after_epoch):
+    opened = open_run(out, cfg, resume)
     dtype = jnp.dtype(cfg.dtype)
     train_data, val_data, test_data = _load_splits(cfg)
+    data_sha256 = _fingerprint(train_data, val_data, test_data)
     steps_per_epoch = len(train_data) // cfg.batch_size
     optimizer = build_optimizer(cfg, steps_per_epoch)
     n_features = train_data.images.shape[1]
-    net, opt_state, start_epoch, step, records = _initial_state(
-        cfg, out, resume, optimizer, n_features
+    net, opt_state, start_epoch, step, records, resumes = _initial_state(
+        cfg, out, opened, optimizer, n_features, data_sha256
     )
     params, static = eqx.partition(net, net.trainable_filter())
     run = _Run(cfg, params, static, opt_state, step, progress)
     # the step reuses the state's buffers: nothing else holds run.params between steps
     step_fn = make_train_step(cfg, static, optimizer, donate=True)
-    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     eye = np.eye(net.n_outputs, dtype=dtype)
     t_start = time.perf_counter()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
@@ -223,10 +279,21 @@ def train(
             "examples_per_second": seen / (time.perf_counter() - t0),
         }
         records.append(rec)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        save_checkpoint(out, run.params, run.opt_state, epoch, run.step, cfg, steps_per_epoch)
-        plot_learning_curve(records, out / "learning_curve.png")
+        # the checkpoint (holding the records) first: metrics.jsonl never runs ahead of it
+        save_checkpoint(
+            out,
+            run.params,
+            run.opt_state,
+            epoch,
+            run.step,
+            cfg,
+            steps_per_epoch,
+            records=records,
+            resumes=resumes,
+            data_sha256=data_sha256,
+        )
+        append_metrics(out, rec)
+        plot_learning_curve(records, out / CURVE)
         if progress:
             print(
                 f"epoch {epoch}: train loss {rec['train_loss']:.4f}, train error "
@@ -237,6 +304,8 @@ def train(
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
     result = _result(cfg, records, t_start, train_data, val_data, test_data)
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+    result["resumes"] = resumes
+    if records:  # (a new run of no epochs leaves no files: nothing was trained)
+        write_result(out, result)
     result["network"] = eqx.combine(run.params, static)
     return result
