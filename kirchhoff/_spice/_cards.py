@@ -10,7 +10,7 @@ from ._common import (
     GROUND,
     GROUND_ALIASES,
 )
-from ._lex import _NUMBER, NetlistError, _logical_lines, parse_value
+from ._lex import _NUMBER, NetlistError, _logical_lines, parse_value, show
 
 # ---- cards ----------------------------------------------------------------------------
 _IGNORED_DOT = {
@@ -69,19 +69,48 @@ _DIODE_IGNORED = {  # no effect on a DC operating point at temp = tnom
 }
 
 
+ABSOLUTE_ZERO_CELSIUS = -273.15
+
+
 def _node(token: str) -> str:
     return GROUND if token in GROUND_ALIASES else token
 
 
-def _split_params(tokens: list[str]) -> tuple[list[str], dict[str, str]]:
+def _nodes(tokens: list[str], line: int, what: str) -> list[str]:
+    """The node tokens of a card, in kirchhoff's spelling of the reference node."""
+    for tok in tokens:
+        if "=" in tok:
+            raise NetlistError(
+                f"{what}: {show(tok)} stands where a node name belongs; a node is a name "
+                "without '='.",
+                line,
+            )
+    return [_node(t) for t in tokens]
+
+
+def _split_params(tokens: list[str], line: int) -> tuple[list[str], dict[str, str]]:
     positional, named = [], {}
     for tok in tokens:
         if "=" in tok:
             key, _, value = tok.partition("=")
+            if not key:
+                raise NetlistError(f"{show(tok)} gives a value to no parameter name.", line)
+            if key in named:
+                raise NetlistError(f"the parameter {key.upper()!r} is given twice.", line)
             named[key] = value
         else:
             positional.append(tok)
     return positional, named
+
+
+def _celsius(token: str, line: int, what: str) -> float:
+    t = parse_value(token, line, what)
+    if t <= ABSOLUTE_ZERO_CELSIUS:
+        raise NetlistError(
+            f"{what} is {show(token)} °C, at or below absolute zero ({ABSOLUTE_ZERO_CELSIUS} °C).",
+            line,
+        )
+    return t
 
 
 @dataclass
@@ -104,8 +133,10 @@ class _Parsed:
     names: dict[str, int] = field(default_factory=dict)
     node_literal: dict[str, NodeRef] = field(default_factory=dict)
     node_annotated: list[str] = field(default_factory=list)
+    node_line: dict[str, int] = field(default_factory=dict)  # annotation line per node
     ann_inputs: list[str] = field(default_factory=list)
     ann_outputs: list[str] = field(default_factory=list)
+    ann_line: dict[str, int] = field(default_factory=dict)  # 'inputs'/'outputs' → its line
     temp: float | None = None
     tnom: float | None = None
 
@@ -130,7 +161,7 @@ def _source_value(tokens: list[str], line: int, kind: str) -> float:
             k += 1
             continue
         raise NetlistError(
-            f"{kind} source: {tok!r} is not supported; kirchhoff imports DC sources "
+            f"{kind} source: {show(tok)} is not supported; kirchhoff imports DC sources "
             "(`V1 a 0 1.5`, `V1 a 0 DC 1.5`).",
             line,
         )
@@ -152,21 +183,44 @@ def _resistor_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
             f"resistor {head!r} needs two nodes and a resistance: `R1 a b 10k`.", line
         )
     _register(p, head, line)
-    positional, named = _split_params(tokens[3:])
+    a, c = _nodes(tokens[1:3], line, f"resistor {head!r}")
+    positional, named = _split_params(tokens[3:], line)
     for key in named:
         if key not in ("r", "m"):
-            raise NetlistError(f"resistor parameter {key!r} is not supported.", line)
+            raise NetlistError(
+                f"resistor {head!r}: the parameter {key.upper()!r} is not supported (R= and M= "
+                "are).",
+                line,
+            )
     if len(positional) > 1 or (positional and "r" in named):
-        raise NetlistError(f"resistor {head!r}: unexpected {tokens[4:]!r}.", line)
+        extra = " ".join(positional[1:] if "r" not in named else positional)
+        raise NetlistError(
+            f"resistor {head!r}: unexpected {show(extra)} after its resistance; expected "
+            "`R1 a b 10k [m=2]`.",
+            line,
+        )
     if not positional and "r" not in named:
         raise NetlistError(f"resistor {head!r} needs a resistance: `R1 a b 10k`.", line)
-    ohms = parse_value(positional[0] if positional else named["r"], line, "the resistance")
+    text = positional[0] if positional else named["r"]
+    ohms = parse_value(text, line, "the resistance")
     mult = parse_value(named.get("m", "1"), line, "the multiplier m")
-    if ohms <= 0 or mult <= 0:
-        raise NetlistError(f"resistor {head!r} has a non-positive resistance or m.", line)
-    a, c = _node(tokens[1]), _node(tokens[2])
+    if ohms <= 0:
+        raise NetlistError(
+            f"resistor {head!r} has a non-positive resistance {show(text)}; a resistance is "
+            "> 0 ohms.",
+            line,
+        )
+    if mult <= 0:
+        raise NetlistError(
+            f"resistor {head!r} has a non-positive multiplier m={named['m']}; m is > 0.", line
+        )
+    conductance = mult / ohms
+    if not 0 < conductance < float("inf"):
+        raise NetlistError(
+            f"resistor {head!r}: its conductance m/R = {mult!r}/{ohms!r} is out of range.", line
+        )
     _distinct(head, a, c, line)
-    p.entries.append(("resistor", line, (a, c, mult / ohms)))
+    p.entries.append(("resistor", line, (a, c, conductance)))
 
 
 def _diode_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
@@ -174,22 +228,41 @@ def _diode_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
     if len(tokens) < 4:
         raise NetlistError(f"diode {head!r} needs two nodes and a model: `D1 a k dmod`.", line)
     _register(p, head, line)
-    positional, named = _split_params(tokens[4:])
+    a, c = _nodes(tokens[1:3], line, f"diode {head!r}")
+    if "=" in tokens[3]:
+        raise NetlistError(
+            f"diode {head!r}: {show(tokens[3])} stands where the model name belongs: "
+            "`D1 a k dmod`.",
+            line,
+        )
+    positional, named = _split_params(tokens[4:], line)
     scale, temp, dtemp = 1.0, None, 0.0
-    for tok in positional:
-        if tok == "off":
-            continue
-        scale *= parse_value(tok, line, "the diode's area")
+    areas = [tok for tok in positional if tok != "off"]
+    if len(areas) > 1:
+        raise NetlistError(
+            f"diode {head!r}: unexpected {show(' '.join(areas[1:]))} after its area; expected "
+            "`D1 a k dmod [area] [m=…]`.",
+            line,
+        )
+    factors = [(tok, "area") for tok in areas]
     for key, value in named.items():
         if key in ("area", "m"):
-            scale *= parse_value(value, line, f"the diode's {key}")
+            factors.append((value, key))
         elif key == "temp":
-            temp = parse_value(value, line, "the diode's temp")
+            temp = _celsius(value, line, "the diode's temp")
         elif key == "dtemp":
             dtemp = parse_value(value, line, "the diode's dtemp")
         elif key != "ic":
-            raise NetlistError(f"diode parameter {key!r} is not supported.", line)
-    a, c = _node(tokens[1]), _node(tokens[2])
+            raise NetlistError(
+                f"diode {head!r}: the parameter {key.upper()!r} is not supported.", line
+            )
+    for tok, key in factors:
+        factor = parse_value(tok, line, f"the diode's {key}")
+        if factor <= 0:
+            raise NetlistError(
+                f"diode {head!r}: its {key} {show(tok)} is not positive; it scales IS.", line
+            )
+        scale *= factor
     _distinct(head, a, c, line)
     entry = ["diode", line, (a, c, tokens[3], scale, temp, dtemp)]
     p.entries.append(entry)
@@ -205,13 +278,8 @@ def _source_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
             f"{kind} source {head!r} needs two nodes: `{letter.upper()}1 a 0 1.5`.", line
         )
     _register(p, head, line)
-    src = _Source(
-        line,
-        head,
-        _node(tokens[1]),
-        _node(tokens[2]),
-        _source_value(tokens[3:], line, kind),
-    )
+    plus, minus = _nodes(tokens[1:3], line, f"{kind} source {head!r}")
+    src = _Source(line, head, plus, minus, _source_value(tokens[3:], line, kind))
     if src.plus == src.minus:
         raise NetlistError(f"{kind} source {head!r} has both terminals at node {src.plus!r}.", line)
     if letter == "v":
@@ -228,7 +296,7 @@ def _vcvs_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
             f"E source {head!r}: expected `E name out 0 ctrl 0 gain` (a linear VCVS).", line
         )
     _register(p, head, line)
-    out, ref, ctrl, ctrl_ref = (_node(t) for t in tokens[1:5])
+    out, ref, ctrl, ctrl_ref = _nodes(tokens[1:5], line, f"E source {head!r}")
     if ref != GROUND or ctrl_ref != GROUND:
         raise NetlistError(
             f"E source {head!r}: its output and its control must be referenced to ground "
@@ -236,6 +304,9 @@ def _vcvs_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
             line,
         )
     gain = parse_value(tokens[5], line, "the E source's gain")
+    if gain == 0:
+        raise NetlistError(f"E source {head!r} has gain 0; an amplifier's gain is non-zero.", line)
+    _distinct(head, out, ctrl, line)
     p.es[head] = (line, out, ctrl, gain)
     p.entries.append(("e", line, head))
 
@@ -247,13 +318,9 @@ def _cccs_card(p: _Parsed, head: str, tokens: list, line: int) -> None:
             f"F source {head!r}: expected `F name n+ n- vsense gain` (a linear CCCS).", line
         )
     _register(p, head, line)
-    p.fs[head] = (
-        line,
-        _node(tokens[1]),
-        _node(tokens[2]),
-        tokens[3],
-        parse_value(tokens[4], line, "the F source's gain"),
-    )
+    plus, minus = _nodes(tokens[1:3], line, f"F source {head!r}")
+    _distinct(head, plus, minus, line)
+    p.fs[head] = (line, plus, minus, tokens[3], parse_value(tokens[4], line, "the F source's gain"))
 
 
 _CARDS = {
@@ -273,18 +340,25 @@ def _parse(text: str) -> _Parsed:
             _annotation(p, *item)
             continue
         line, tokens = item.line, item.tokens
+        if not tokens:
+            raise NetlistError(f"the card {show(item.text)} has no name.", line)
         head = tokens[0]
         if head.startswith("."):
             _dot_card(p, head, tokens, line)
             continue
         card = _CARDS.get(head[0])
         if card is None:
+            kind = f"{head[0].upper()} cards" if head[0].isalpha() else "such cards"
             raise NetlistError(
-                f"element {head!r}: kirchhoff does not import {head[0].upper()} cards; it reads "
-                "R, D, V, I and E + F amplifier pairs.",
+                f"element {show(head)}: kirchhoff does not import {kind}; it reads R, D, V, I "
+                "and E + F amplifier pairs.",
                 line,
             )
         card(p, head, tokens, line)
+    if not p.names:
+        raise NetlistError(
+            "the netlist has no element cards (R, D, V, I, E, F); its first line is the title."
+        )
     return p
 
 
@@ -300,16 +374,35 @@ def _annotation(p: _Parsed, line: int, text: str) -> None:
     if what == "netlist":
         return
     if what == "node":
-        spice, _, literal = rest.partition(" ")
+        spice, _, literal = rest.strip().partition(" ")
+        spice, literal = _node(spice.lower()), literal.strip()
+        usage = (
+            "expected `*@kirchhoff node <spice name> <Python literal>`, e.g. `node n_1 ('n', 1)`"
+        )
+        if not spice or not literal:
+            raise NetlistError(f"{usage}; got {show(text)}.", line)
         try:
-            p.node_literal[_node(spice.lower())] = ast.literal_eval(literal.strip())
-        except (ValueError, SyntaxError):
-            raise NetlistError(f"cannot read the node name {literal.strip()!r}.", line) from None
-        p.node_annotated.append(_node(spice.lower()))
+            value = ast.literal_eval(literal)
+            hash(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise NetlistError(
+                f"cannot read the node name {show(literal)}: a node name is a hashable Python "
+                f"literal (a str, an int or a tuple of them); {usage}.",
+                line,
+            ) from None
+        if spice in p.node_line:
+            raise NetlistError(
+                f"the node {spice!r} is annotated twice (also on line {p.node_line[spice]}).", line
+            )
+        p.node_literal[spice] = value
+        p.node_line[spice] = line
+        p.node_annotated.append(spice)
     elif what == "inputs":
         p.ann_inputs += rest.lower().split()
+        p.ann_line.setdefault("inputs", line)
     elif what == "outputs":
         p.ann_outputs += [_node(n) for n in rest.lower().split()]
+        p.ann_line.setdefault("outputs", line)
     elif what == "group":
         p.entries.append(("group",))
     elif what == "ground":
@@ -318,35 +411,55 @@ def _annotation(p: _Parsed, line: int, text: str) -> None:
         fields = rest.lower().split()
         if len(fields) != 3:
             raise NetlistError(
-                "expected `*@kirchhoff open rname a b` (a zero-conductance resistor).", line
+                "expected `*@kirchhoff open rname a b` (a zero-conductance resistor); got "
+                f"{show(text)}.",
+                line,
             )
-        p.entries.append(("resistor", line, (_node(fields[1]), _node(fields[2]), 0.0)))
+        a, c = _node(fields[1]), _node(fields[2])
+        _distinct(fields[0], a, c, line)
+        p.entries.append(("resistor", line, (a, c, 0.0)))
     else:
-        raise NetlistError(f"unknown kirchhoff annotation {what!r}.", line)
+        raise NetlistError(
+            f"unknown kirchhoff annotation {show(what)}; kirchhoff writes netlist, node, inputs, "
+            "outputs, group, ground and open.",
+            line,
+        )
 
 
 def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
     if head in _IGNORED_DOT:
         return
     if head in (".options", ".option", ".opt", ".opts"):
-        _, named = _split_params(tokens[1:])
+        _, named = _split_params(tokens[1:], line)
         if "temp" in named:
-            p.temp = parse_value(named["temp"], line, "temp")
+            p.temp = _celsius(named["temp"], line, "temp")
         if "tnom" in named:
-            p.tnom = parse_value(named["tnom"], line, "tnom")
+            p.tnom = _celsius(named["tnom"], line, "tnom")
         return
     if head == ".temp":
         if len(tokens) != 2:
-            raise NetlistError("expected `.temp <celsius>`.", line)
-        p.temp = parse_value(tokens[1], line, "the temperature")
+            raise NetlistError(f"expected `.temp <celsius>`; got {len(tokens) - 1} values.", line)
+        p.temp = _celsius(tokens[1], line, "the temperature")
         return
+    if head in (".subckt", ".ends"):
+        raise NetlistError(
+            f"the card {head!r}: subcircuits (.subckt … .ends, X cards) are not supported by "
+            "kirchhoff's importer; flatten the netlist.",
+            line,
+        )
+    if head in (".include", ".inc", ".lib", ".endl"):
+        raise NetlistError(
+            f"the card {head!r} is not supported: kirchhoff's importer reads one netlist and "
+            "no other files; paste the cards in.",
+            line,
+        )
     if head == ".model":
         if len(tokens) < 3:
             raise NetlistError("expected `.model name D(IS=… N=…)`.", line)
         name, kind = tokens[1], tokens[2]
         if kind != "d":
             raise NetlistError(
-                f"model {name!r} is of type {kind.upper()!r}; kirchhoff imports diode (D) "
+                f"model {name!r} is of type {show(kind.upper())}; kirchhoff imports diode (D) "
                 "models only.",
                 line,
             )
@@ -354,7 +467,7 @@ def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
             raise NetlistError(
                 f"model {name!r} is defined twice (also on line {p.models[name][0]}).", line
             )
-        positional, named = _split_params(tokens[3:])
+        positional, named = _split_params(tokens[3:], line)
         if positional:
             raise NetlistError(
                 f"model {name!r}: unexpected {positional!r}; write parameters as KEY=value.", line
@@ -362,8 +475,15 @@ def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
         params = {}
         for key, value in named.items():
             v = parse_value(value, line, f"the model parameter {key.upper()}")
-            if key in ("is", "n", "tnom"):
+            if key in ("is", "n"):
+                if v <= 0:
+                    raise NetlistError(
+                        f"model {name!r}: {key.upper()}={value} is not positive; IS and N are > 0.",
+                        line,
+                    )
                 params[key] = v
+            elif key == "tnom":
+                params[key] = _celsius(value, line, f"model {name!r}'s TNOM")
             elif key == "level":
                 if v != 1:
                     raise NetlistError(f"model {name!r}: only diode level 1 is supported.", line)
@@ -375,4 +495,8 @@ def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
                 )
         p.models[name] = (line, params)
         return
-    raise NetlistError(f"the card {head!r} is not supported by kirchhoff's importer.", line)
+    raise NetlistError(
+        f"the card {show(head)} is not supported by kirchhoff's importer (it reads .model, "
+        ".options, .temp and .end, and skips analysis and output cards).",
+        line,
+    )

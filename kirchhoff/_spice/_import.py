@@ -12,6 +12,15 @@ title, as in SPICE. Analysis and output cards (``.op``, ``.dc``, ``.tran``, ``.p
 ``.control`` … ``.endc`` blocks are skipped; ``.options``/``.temp`` are read for temp and tnom only.
 Anything else raises NetlistError naming the line.
 
+Strictness: cards are ASCII (no full-width digits or look-alike letters, no control characters;
+comments, annotations and the title may hold any text); a number is ASCII digits with an optional
+scale suffix and trailing letters (``1k5`` and ``1..5`` are errors, where ngspice would read 1k
+and 1); a value must be finite and must not underflow to 0; resistances, ``m``, a diode's area,
+IS and N are > 0; temperatures are above absolute zero; a parameter may be given once; an element
+name may be used once; a ``.control`` needs its ``.endc``. What only the circuit as a whole
+shows — a node held by two sources, a node that floats, no held node, an amplifier loop — is a
+NetlistError too, naming the line of a card involved.
+
 Mapping: SPICE's reference node (``0`` or ``gnd``) becomes a node ``"0"`` held by a Ground when an
 element touches it; a V source from a node to ground holds that node (a VoltageSource, or an Input
 when named in ``inputs``); an I source injects into the node its current flows to (one between two
@@ -24,7 +33,7 @@ outputs and groups.
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -40,34 +49,70 @@ from .._elements import (
     VoltageSource,
 )
 from ._amplifier import _amplifiers
-from ._cards import _node, _parse, _Parsed
+from ._cards import ABSOLUTE_ZERO_CELSIUS, _node, _parse, _Parsed
 from ._common import (
     GROUND,
     IDEAL_DIODE_MODEL,
     SPICE_DEFAULT_CELSIUS,
     thermal_voltage,
 )
-from ._lex import NetlistError
+from ._lex import _LINE_BREAK, NetlistError, show
 
 
 # ---- netlist → circuit --------------------------------------------------------------------
 def _read(netlist) -> str:
+    """The netlist's text: a str is the text itself, a path-like object names a file to read."""
     if isinstance(netlist, os.PathLike):
-        with open(netlist) as f:
+        # undecodable bytes survive as lone surrogates: harmless in comments, an error in cards
+        with open(netlist, encoding="utf-8", errors="surrogateescape") as f:
             return f.read()
     if not isinstance(netlist, str):
-        raise ValueError("from_netlist: give the netlist as a str (its text) or a pathlib.Path.")
+        raise ValueError(
+            f"from_netlist: got a {type(netlist).__name__}; give the netlist as a str (its "
+            "text) or a pathlib.Path (a file to read)."
+        )
+    stripped = netlist.strip()
+    if stripped and len(_LINE_BREAK.split(stripped)) == 1:
+        shown = show(stripped, 200)
+        raise NetlistError(
+            f"the netlist {shown} is a single line, which SPICE reads as the title: it has no "
+            "cards. A str is the netlist's text; to read a file, pass a pathlib.Path, "
+            f"from_netlist(pathlib.Path({shown})), or the file's text."
+        )
     return netlist
 
 
+def _names_argument(value, what: str) -> list | None:
+    """``inputs``/``outputs`` as a list (None stays None): a bare str is an error, not a list
+    of its characters."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        example = "inputs=['vin1']" if what == "inputs" else "outputs=['out']"
+        raise ValueError(
+            f"from_netlist: `{what}` is a list of names, e.g. {example}; got {value!r}."
+        )
+    value = list(value)
+    for v in value:
+        if what == "inputs" and not isinstance(v, str):
+            raise ValueError(f"from_netlist: `inputs` names V sources by str; got {v!r}.")
+        if not isinstance(v, Hashable):
+            raise ValueError(f"from_netlist: `{what}` holds {v!r}, which cannot name a node.")
+    return value
+
+
 def _designated_inputs(p: _Parsed, inputs, ammeters) -> list[str]:
+    line = p.ann_line.get("inputs") if inputs is None else None
+    where = "the inputs annotation" if inputs is None else "`inputs`"
     designated = [v.lower() for v in (p.ann_inputs if inputs is None else inputs)]
     if len(set(designated)) != len(designated):
-        raise NetlistError(f"an input is named twice in {designated!r}.")
+        raise NetlistError(f"an input is named twice in {where}: {designated!r}.", line)
     for v in designated:
         src = p.vsources.get(v)
         if src is None:
-            raise NetlistError(f"the input {v!r} is not a V source of the netlist.")
+            raise NetlistError(
+                f"the input {v!r} (in {where}) is not a V source of the netlist.", line
+            )
         if v in ammeters:
             raise NetlistError(f"the input {v!r} is an amplifier's ammeter.", src.line)
     return designated
@@ -83,6 +128,11 @@ def _diode_entry(p: _Parsed, entry, temp, tnom) -> tuple:
     params = p.models[model][1]
     t = (temp if inst_temp is None else inst_temp) + dtemp
     t_nom = params.get("tnom", tnom)
+    if not t > ABSOLUTE_ZERO_CELSIUS:
+        raise NetlistError(
+            f"the diode is at {t} °C, at or below absolute zero ({ABSOLUTE_ZERO_CELSIUS} °C).",
+            line,
+        )
     if t != t_nom:
         raise NetlistError(
             f"the diode is at {t} °C but its model's TNOM is {t_nom} °C; ngspice would "
@@ -91,8 +141,12 @@ def _diode_entry(p: _Parsed, entry, temp, tnom) -> tuple:
         )
     i_s = params.get("is", 1e-14) * scale
     n = params.get("n", 1.0)
-    if i_s <= 0 or n <= 0:
-        raise NetlistError(f"diode model {model!r} needs IS > 0 and N > 0.", line)
+    if not 0 < i_s < float("inf"):
+        raise NetlistError(
+            f"the diode's saturation current IS·area = {params.get('is', 1e-14)!r}·{scale!r} is "
+            "out of range (it must be a positive finite number).",
+            line,
+        )
     return ("shockley", line, (a, c, i_s, n, thermal_voltage(t)))
 
 
@@ -230,36 +284,177 @@ def _node_order(p: _Parsed, stream) -> tuple[list[str], set]:
     return spice_nodes, present
 
 
-def _output_names(wanted, spice_nodes, present, name) -> list:
+def _output_names(wanted, spice_nodes, present, name, held, line) -> list:
     out_names = []
     kirchhoff_names = {name(n): n for n in spice_nodes}
     for o in wanted:
         key = _node(o.lower()) if isinstance(o, str) else None
         if key is not None and key in present:
-            out_names.append(name(key))
+            spice = key
         elif o in kirchhoff_names:
-            out_names.append(o)
+            spice = kirchhoff_names[o]
         else:
-            raise NetlistError(f"the output {o!r} is not a node of the netlist.")
+            raise NetlistError(f"the output {o!r} is not a node of the netlist.", line)
+        if spice in held:
+            raise NetlistError(
+                f"the output {o!r} is node {spice!r}, which the card on line {held[spice]} "
+                "holds; an output is a free node.",
+                line,
+            )
+        out_names.append(name(spice))
     return out_names
 
 
+def _lines_touching(stream, nodes) -> list[int]:
+    """The netlist lines of the cards with a terminal at one of ``nodes``."""
+    return sorted(
+        {
+            e[1]
+            for e in stream
+            if e[0] != "group" and e[1] > 0 and set(_terminals(e[0], e[2])) & nodes
+        }
+    )
+
+
+def _find(parent: dict, n):
+    while parent.setdefault(n, n) != n:
+        parent[n] = parent[parent[n]]
+        n = parent[n]
+    return n
+
+
+def _check_nodes(stream) -> dict[str, int]:
+    """Held and driven nodes, and that no node floats, checked with the cards' lines (the
+    circuit would raise too, naming no line); returns the held nodes and their lines."""
+    held: dict[str, int] = {}
+    driven: dict[str, int] = {}
+    source_of: dict[str, str] = {}
+    parent: dict = {}
+    for e in stream:
+        kind = e[0]
+        if kind in ("vsource", "input"):
+            node, line = e[2][0], e[1]
+            if node in held:
+                first = f"line {held[node]}" if held[node] else "the ground kirchhoff adds"
+                raise NetlistError(
+                    f"node {node!r} is held by two sources: this card and {first}; a node "
+                    "takes one V source (or ground).",
+                    line,
+                )
+            held[node] = line
+        elif kind == "amplifier":
+            source, drive = e[2][0], e[2][1]
+            if source == drive:
+                raise NetlistError(
+                    f"the amplifier drives its own input node {source!r} (its ammeter joins the "
+                    "E's output back to the node it senses).",
+                    e[1],
+                )
+            if drive in driven:
+                raise NetlistError(
+                    f"node {drive!r} is driven by two amplifiers (also on line {driven[drive]}).",
+                    e[1],
+                )
+            driven[drive] = e[1]
+            source_of[drive] = source
+        if kind in ("resistor", "shockley", "amplifier"):  # an ideal diode fixes no potential
+            a, c = _terminals(kind, e[2])
+            parent[_find(parent, a)] = _find(parent, c)
+    for node, line in driven.items():
+        if node in held:
+            raise NetlistError(
+                f"node {node!r} is driven by an amplifier and also held by the card on line "
+                f"{held[node]}.",
+                line,
+            )
+    for node, line in driven.items():
+        chain = [node]
+        while chain[-1] in source_of:
+            chain.append(source_of[chain[-1]])
+            if chain[-1] == node:
+                raise NetlistError(
+                    "amplifiers form a loop: "
+                    + " ← ".join(repr(n) for n in chain)
+                    + f" (the E cards on lines {sorted(driven[n] for n in chain[:-1])}); an "
+                    "amplifier chain must end at a node no amplifier drives.",
+                    line,
+                )
+            if len(chain) > len(source_of) + 1:
+                break  # a loop further up the chain, reported from one of its own nodes
+    if not held:
+        raise NetlistError(
+            "no node is held: the netlist has no V source, and no resistor, diode or amplifier "
+            "touches the reference node 0 (gnd)."
+        )
+    anchored = {_find(parent, n) for n in held}
+    nodes = [n for e in stream if e[0] != "group" for n in _terminals(e[0], e[2])]
+    floating = list(
+        dict.fromkeys(
+            n
+            for n in nodes
+            if n not in held and n not in driven and _find(parent, n) not in anchored
+        )
+    )
+    if floating:
+        lines = _lines_touching(stream, set(floating))
+        raise NetlistError(
+            f"node(s) {floating[:10]} float: no path of resistors, Shockley diodes or amplifiers "
+            "joins them to a held node (ground, a V source or an input; an ideal diode alone "
+            "does not), so their potential is undefined; see the card(s) on line(s) "
+            f"{', '.join(map(str, lines[:10]))}.",
+            lines[0] if lines else None,
+        )
+    return held
+
+
+def _check_names(p: _Parsed, spice_nodes, name) -> None:
+    """Annotated node names that give two SPICE nodes one kirchhoff name."""
+    seen: dict = {}
+    for n in spice_nodes:
+        k = name(n)
+        if k in seen:
+            first, second = seen[k], n
+            line = p.node_line.get(second, p.node_line.get(first))
+            raise NetlistError(
+                f"the SPICE nodes {first!r} and {second!r} are both named {k!r} by the "
+                "*@kirchhoff node annotations.",
+                line,
+            )
+        seen[k] = n
+
+
 def _build(p: _Parsed, inputs, outputs) -> tuple[Circuit, np.ndarray]:
+    inputs = _names_argument(inputs, "inputs")
+    outputs = _names_argument(outputs, "outputs")
     stream, designated = _elements_stream(p, inputs)
     stream = _ordered_stream(stream, designated)
+    held = _check_nodes(stream)
 
     def name(n):
         return p.node_literal.get(n, n)
 
-    elements = [
-        _element(kind, list(zip(*items, strict=True)), name) for kind, items in _groups(stream)
-    ]
     spice_nodes, present = _node_order(p, stream)
-    wanted = p.ann_outputs if outputs is None else list(outputs)
-    out_names = _output_names(wanted, spice_nodes, present, name)
+    _check_names(p, spice_nodes, name)
+    wanted = p.ann_outputs if outputs is None else outputs
+    out_line = p.ann_line.get("outputs") if outputs is None else None
+    out_names = _output_names(wanted, spice_nodes, present, name, held, out_line)
     values = {e[2][1]: e[2][2] for e in stream if e[0] == "input"}
     input_values = np.array([values[v] for v in designated], dtype=float)
-    circuit = Circuit(elements, outputs=out_names, nodes=[name(n) for n in spice_nodes])
+    try:
+        elements = [
+            _element(kind, list(zip(*items, strict=True)), name) for kind, items in _groups(stream)
+        ]
+        circuit = Circuit(elements, outputs=out_names, nodes=[name(n) for n in spice_nodes])
+    except ValueError as error:  # what the checks above leave to the circuit, e.g. amplifiers
+        # of different total gain reaching one node
+        message = str(error)
+        named = {n for n in spice_nodes if repr(name(n)) in message}
+        lines = _lines_touching(stream, named)
+        if not lines and "amplifier" in message:
+            lines = sorted(e[1] for e in stream if e[0] == "amplifier")
+        raise NetlistError(
+            f"the netlist's circuit cannot be built: {message}", lines[0] if lines else None
+        ) from error
     return circuit, input_values
 
 
@@ -270,12 +465,17 @@ def from_netlist(
 ) -> Circuit:
     """A kirchhoff Circuit from a SPICE netlist (its text, or a ``pathlib.Path`` to read).
 
+    A str is always the netlist's text, never a file name: a one-line str (which SPICE would
+    read as a title alone) raises NetlistError saying to pass a ``pathlib.Path`` (any
+    ``os.PathLike``) to read a file, which is read as UTF-8 (OSError when it cannot be opened).
+
     ``inputs`` names the V sources (e.g. ``["vin1", "vin2"]``, any case) that become the
     circuit's Input elements, in this order — the order of the input vector; ``outputs`` names
     the output nodes. When None, they are read from the netlist's ``*@kirchhoff`` annotations
     (written by ``to_netlist``), or there are none. The module docstring of
     ``kirchhoff._spice._import`` lists what is read and how; anything else raises NetlistError
-    (a ValueError) naming the line. ``netlist_inputs`` gives the netlist's values of the inputs.
+    (a ValueError) naming the line and the offending text. ``inputs`` and ``outputs`` are lists
+    (a bare str is a ValueError). ``netlist_inputs`` gives the netlist's values of the inputs.
     """
     return _build(_parse(_read(netlist)), inputs, outputs)[0]
 
