@@ -27,7 +27,13 @@ from ._elements import (
     AbstractSource,
     AbstractTwoTerminal,
 )
-from ._topology import compile_topology, held_order
+from ._topology import (
+    check_values,
+    compile_topology,
+    cut_off_free,
+    held_bound_violations,
+    held_order,
+)
 
 
 class AbstractCircuit(eqx.Module):
@@ -87,6 +93,8 @@ class AbstractCircuit(eqx.Module):
 
     def astype(self, dtype):
         """The same circuit with every floating array (parameters included) cast to ``dtype``."""
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"astype: a circuit computes in a floating dtype, not {dtype}.")
         return cast_floats(self, jax.dtypes.canonicalize_dtype(dtype))
 
     def energy_increment(
@@ -118,6 +126,16 @@ class AbstractCircuit(eqx.Module):
     @property
     def has_ideal_diodes(self) -> bool:
         return False
+
+    def cut_off(self) -> Bool[Array, " free"] | None:
+        """Per free node, True where no conducting element joins it to a held node (e.g. its
+        links are zero conductances), computed inside jit; None: this circuit cannot be."""
+        return None
+
+    def infeasible(self, inputs: Inputs) -> Bool[Array, ""]:
+        """True where the ideal diodes contradict (a lower bound above an upper one)."""
+        lo, hi = self.free_bounds(inputs)
+        return jnp.any(lo > hi)
 
     @property
     def is_quadratic(self) -> bool:
@@ -191,6 +209,11 @@ class Circuit(AbstractCircuit):
         self.bound_scale = jnp.asarray(np.array(b_scale, dtype=float), dtype)
         self.bound_offset = jnp.asarray(np.array(b_offset, dtype=float), dtype)
         self.bound_upper = jnp.asarray(np.array(b_upper, dtype=bool))
+        # parameter values known now (not traced): refuse what a solve could not answer
+        unknown = jnp.full(self.n_inputs, jnp.nan, dtype)  # bounds set by inputs: unknown
+        bounds = self.free_bounds(unknown) if b_node else None
+        held = held_bound_violations(self, unknown) if self.has_ideal_diodes else None
+        check_values(topo, self.elements, bounds, held)
 
     # ---- sizes -------------------------------------------------------------------------
     @property
@@ -216,6 +239,12 @@ class Circuit(AbstractCircuit):
     @property
     def is_quadratic(self) -> bool:
         return all(e.is_linear for e in self.elements if isinstance(e, AbstractDissipative))
+
+    def cut_off(self):
+        return cut_off_free(self)
+
+    def infeasible(self, inputs):
+        return super().infeasible(inputs) | jnp.any(held_bound_violations(self, inputs))
 
     def node_index(self, name: NodeRef) -> int:
         try:
@@ -401,12 +430,3 @@ class Circuit(AbstractCircuit):
         for e in self.elements:
             inputs = e.validate(inputs)
         return inputs
-
-    def check_inputs_shape(self, inputs) -> None:
-        shape = np.shape(inputs)
-        if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
-            raise ValueError(
-                f"kirchhoff: inputs have shape {shape}, but the circuit has {self.n_inputs} input "
-                f"node(s) {list(self.input_names)[:8]}; give shape ({self.n_inputs},) or "
-                f"(batch, {self.n_inputs})."
-            )

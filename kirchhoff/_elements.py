@@ -12,7 +12,6 @@ potentials or inputs), :class:`AbstractDriven` (nodes driven by amplifiers) and
 role; ``validate`` adds runtime checks and ``spice_cards`` writes it into a netlist.
 """
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -20,25 +19,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._custom_types import Array, ArrayLike, Float, NodeRef
+from ._custom_types import (
+    Array,
+    ArrayLike,
+    Bool,
+    Float,
+    NodeRef,
+    as_names,
+    check_real_dtype,
+)
 from ._shockley import shockley_co_content, shockley_co_content_increment, shockley_current
 
 
-def _as_names(nodes: NodeRef | Sequence[NodeRef]) -> tuple[NodeRef, ...]:
-    if isinstance(nodes, str | int | np.integer):
-        return (nodes.item() if isinstance(nodes, np.integer) else nodes,)
-    if isinstance(nodes, np.ndarray):
-        return tuple(n.item() if isinstance(n, np.generic) else n for n in nodes.reshape(-1))
-    if isinstance(nodes, Sequence):
-        return tuple(n.item() if isinstance(n, np.generic) else n for n in nodes)
-    return (nodes,)
-
-
 def _as_values(value: ArrayLike, k: int, what: str, cls: str) -> Float[Array, " k"]:
-    # a floating array keeps its dtype (a float32 circuit stays float32 under x64); anything
-    # else becomes JAX's default float
-    dtype = getattr(value, "dtype", None)
-    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+    # a floating array keeps its dtype (a float32 circuit stays float32 under x64); ints
+    # become JAX's default float; complex, strings and bools are refused
+    dtype = check_real_dtype(value, f"{cls}: `{what}`")
+    if not jnp.issubdtype(dtype, jnp.floating):
         dtype = float
     arr = jnp.asarray(value, dtype=jax.dtypes.canonicalize_dtype(dtype))
     if arr.ndim == 0:
@@ -59,7 +56,7 @@ def _concrete(x) -> np.ndarray | None:
 
 
 def _pair(anode, cathode, cls):
-    a, c = _as_names(anode), _as_names(cathode)
+    a, c = as_names(anode), as_names(cathode)
     if len(a) != len(c):
         raise ValueError(f"{cls}: {len(a)} anode(s) but {len(c)} cathode(s); give as many of each.")
     for x, y in zip(a, c, strict=True):
@@ -140,6 +137,12 @@ class AbstractDissipative(AbstractTwoTerminal):
         """di/du at the voltage drop, in siemens (the element's share of the Hessian)."""
         # the current is elementwise in the drop, so one forward-mode pass gives all k
         return jax.jvp(self.current, (voltage_drop,), (jnp.ones_like(voltage_drop),))[1]
+
+    def conducts(self) -> Bool[Array, " k"]:
+        """Whether each element passes current at all (False: an open circuit, such as a zero
+        conductance). A node whose every path to a held node crosses an open element is cut
+        off: its potential is undefined, and the circuit refuses it (DISCONNECTED in a solve)."""
+        return jnp.ones(self.size, bool)
 
     def co_content_increment(
         self, voltage_drop: Float[Array, " k"], change: Float[Array, " k"]
@@ -228,6 +231,9 @@ class Resistor(AbstractDissipative):
     def current(self, voltage_drop):
         return self.conductance * voltage_drop
 
+    def conducts(self):
+        return self.conductance > 0
+
     def co_content(self, voltage_drop):
         return 0.5 * self.conductance * voltage_drop**2
 
@@ -281,6 +287,8 @@ class ShockleyDiode(AbstractDissipative):
         self.ideality = _as_values(ideality, k, "ideality", "ShockleyDiode")
         self.thermal_voltage = _as_values(thermal_voltage, k, "thermal_voltage", "ShockleyDiode")
         self.max_exponent = float(max_exponent)
+        if not (np.isfinite(self.max_exponent) and self.max_exponent > 0):
+            raise ValueError(f"ShockleyDiode: `max_exponent` = {max_exponent}; it must be > 0.")
         for name in ("saturation_current", "ideality", "thermal_voltage"):
             v = _concrete(getattr(self, name))
             if v is not None and (not np.all(np.isfinite(v)) or np.any(v <= 0)):
@@ -330,7 +338,7 @@ class CurrentSource(AbstractSource):
     trainable_fields: ClassVar[tuple[str, ...]] = ("current",)
 
     def __init__(self, node, current: ArrayLike):
-        self.node = _as_names(node)
+        self.node = as_names(node)
         self.current = _as_values(current, len(self.node), "current", "CurrentSource")
         c = _concrete(self.current)
         if c is not None and not np.all(np.isfinite(c)):
@@ -354,7 +362,7 @@ class VoltageSource(AbstractOneTerminal, AbstractHeld):
     volts: Float[Array, " k"]
 
     def __init__(self, node, volts: ArrayLike = 0.0):
-        self.node = _as_names(node)
+        self.node = as_names(node)
         self.volts = _as_values(volts, len(self.node), "volts", "VoltageSource")
         v = _concrete(self.volts)
         if v is not None and not np.all(np.isfinite(v)):
@@ -382,7 +390,7 @@ class Input(AbstractOneTerminal, AbstractHeld):
     """Voltage sources whose values are the circuit's inputs, set per example at solve time."""
 
     def __init__(self, node):
-        self.node = _as_names(node)
+        self.node = as_names(node)
 
     def input_names(self):
         return self.node
@@ -404,6 +412,7 @@ class Amplifier(AbstractDriven):
 
     def __init__(self, source, drive, gain):
         self.source, self.drive = _pair(source, drive, "Amplifier")
+        check_real_dtype(gain, "Amplifier: `gain`")
         g = np.broadcast_to(np.asarray(gain, dtype=float), (len(self.source),))
         if not np.all(np.isfinite(g)) or np.any(g == 0):
             raise ValueError("Amplifier: gains must be finite and non-zero.")

@@ -1,15 +1,18 @@
 """Circuit topology, compiled once from the elements: node numbering, held, driven and free
 nodes, the energy weight of each amplifier domain, floating-node checks, and bounded elements
 (ideal diodes) as bounds. A pure function of the elements' terminals and roles; no parameter
-values are read except static ones (amplifier gains, bounds' maximum drops)."""
+values are read except static ones (amplifier gains, bounds' maximum drops), but for
+:func:`check_values` (concrete values: zero conductances, contradictory diodes) and
+:func:`cut_off_free` (the same cut, inside jit)."""
 
 import dataclasses
 from collections.abc import Hashable, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._custom_types import NodeRef
+from ._custom_types import NodeRef, as_names, node_name
 from ._elements import (
     AbstractBounded,
     AbstractDissipative,
@@ -17,6 +20,7 @@ from ._elements import (
     AbstractElement,
     AbstractHeld,
     AbstractSource,
+    _concrete,
 )
 
 # the roles that put terms in the energy, and those whose elements join two nodes into one
@@ -79,9 +83,9 @@ def _number_nodes(elements, nodes) -> dict[Hashable, int]:
         for e in elements:
             for term in e.terminal_names():
                 for n in term:
-                    names.setdefault(n, len(names))
+                    names.setdefault(node_name(n), len(names))
         return names
-    for n in nodes:
+    for n in as_names(nodes):
         if n in names:
             raise ValueError(f"Circuit: node {n!r} is listed twice in `nodes`.")
         names[n] = len(names)
@@ -222,11 +226,9 @@ def _energy_weights(elements, terminals, held_slot, node_weight) -> list:
 def _check_anchored(elements, terminals, held_slot, free, out_idx, names) -> None:
     """Every free node needs a conducting path to a held node; outputs must not be held."""
     node_names = list(names)
-    anchor = list(range(len(names)))
-    for _, a, c in _pairs(elements, terminals, _ANCHOR_ROLES):
-        _union(anchor, a, c)
-    anchored = {_find(anchor, n) for n in held_slot}
-    floating = [node_names[n] for n in free if _find(anchor, n) not in anchored]
+    floating = [
+        node_names[n] for n in _unanchored(elements, terminals, held_slot, free, len(names))
+    ]
     if floating:
         raise ValueError(
             f"Circuit: node(s) {floating[:10]} float: no path of resistors or diodes joins "
@@ -235,6 +237,119 @@ def _check_anchored(elements, terminals, held_slot, free, out_idx, names) -> Non
     for n in out_idx:
         if int(n) in held_slot:
             raise ValueError(f"Circuit: output node {node_names[n]!r} is held by a source.")
+
+
+def _unanchored(elements, terminals, held_slot, free, n_nodes, conducting=None) -> list[int]:
+    """The free nodes with no path to a held node through anchoring elements (with
+    ``conducting``, per element a bool array or None, only through those that conduct)."""
+    anchor = list(range(n_nodes))
+    for k, (e, t) in enumerate(zip(elements, terminals, strict=True)):
+        if not isinstance(e, _ANCHOR_ROLES):
+            continue
+        on = np.ones(e.size, bool) if conducting is None or conducting[k] is None else conducting[k]
+        for a, c, ok in zip(t[0], t[1], on, strict=True):
+            if ok:
+                _union(anchor, int(a), int(c))
+    anchored = {_find(anchor, n) for n in held_slot}
+    return [n for n in free if _find(anchor, n) not in anchored]
+
+
+def check_values(topo: "Topology", elements, bounds, held_violations) -> None:
+    """Where parameter values are concrete (not traced): raise naming the nodes cut off by
+    open elements (zero conductances), a node whose ideal-diode ``bounds`` (lo, hi over the
+    free nodes, NaN where inputs set them) contradict, or a bounded element between held
+    nodes that :func:`held_bound_violations` finds forward-biased."""
+    bad = _concrete(held_violations) if held_violations is not None else None
+    if bad is not None and np.any(bad):
+        names = list(topo.names)
+        pairs = [
+            (type(e).__name__, names[a], names[c])
+            for e, t in zip(topo.elements, topo.terminals, strict=True)
+            if isinstance(e, AbstractBounded)
+            for a, c in zip(t[0], t[1], strict=True)
+        ]
+        kind, a, c = pairs[int(np.flatnonzero(bad)[0])]
+        raise ValueError(
+            f"Circuit: the {kind} {a!r}→{c!r} joins two held nodes whose potentials bias it "
+            "forward beyond its cap: it would carry an infinite current; reverse it or change "
+            "the sources."
+        )
+    conducting = [
+        _concrete(e.conducts()) if isinstance(e, AbstractDissipative) else None for e in elements
+    ]
+    if any(c is not None and not np.all(c) for c in conducting):
+        _check_conducting(topo, conducting)
+    lo, hi = (None, None) if bounds is None else (_concrete(b) for b in bounds)
+    if lo is None or hi is None:
+        return
+    for i in np.flatnonzero(lo > hi)[:1]:
+        name = list(topo.names)[topo.free[i]]
+        raise ValueError(
+            f"Circuit: the ideal diodes at node {name!r} contradict: they hold it at ≥ "
+            f"{lo[i]:g} V and at ≤ {hi[i]:g} V, and no potential is both; check the diodes' "
+            "orientation and their rails."
+        )
+
+
+def _check_conducting(topo: "Topology", conducting: list) -> None:
+    """Raise naming the nodes that only open elements (``conducting`` False, e.g. zero
+    conductances: per element a bool array, or None where unknown) join to a held node."""
+    held = {n for n in range(len(topo.names)) if topo.root[n] >= len(topo.free)}
+    cut = _unanchored(topo.elements, topo.terminals, held, topo.free, len(topo.names), conducting)
+    if not cut:
+        return
+    node_names, cut_set = list(topo.names), set(cut)
+    open_links = [
+        f"{type(e).__name__} {node_names[a]!r}–{node_names[c]!r}"
+        for e, t, on in zip(topo.elements, topo.terminals, conducting, strict=True)
+        if on is not None
+        for a, c, ok in zip(t[0], t[1], on, strict=True)
+        if not ok and (int(a) in cut_set) != (int(c) in cut_set)
+    ]
+    raise ValueError(
+        f"Circuit: node(s) {[node_names[n] for n in cut][:10]} are cut off: their only links "
+        f"to a held node are open (zero conductance): {open_links[:6]}, so their potentials "
+        "are undefined; give those elements a positive conductance or remove the sub-network."
+    )
+
+
+def held_bound_violations(circuit, inputs):
+    """Per bounded element of ``circuit`` (in element order), True where it joins two held (or
+    driven) nodes and their drop exceeds its cap: an ideal diode forward-biased between
+    sources, which would carry an infinite current and which no free potential can mend."""
+    v = circuit.potentials(jnp.zeros(circuit.n_free, circuit.dtype), inputs)
+    held = circuit.node_root >= circuit.n_free
+    out = [jnp.zeros(0, bool)]
+    for e, t in zip(circuit.elements, circuit.terminals, strict=True):
+        if isinstance(e, AbstractBounded):
+            cap = jnp.asarray(e.max_drop(), v.dtype)
+            out.append(held[t[0]] & held[t[1]] & (v[t[0]] - v[t[1]] > cap))
+    return jnp.concatenate(out)
+
+
+def cut_off_free(circuit):
+    """Inside jit: per free node of ``circuit``, True where no conducting element joins it to
+    a held node. Over roots (free index, or ``n_free`` + held slot; driven nodes share their
+    source's, so amplifiers join): label propagation, one scatter per step of the graph's
+    diameter; None for a circuit without dissipative elements or free nodes."""
+    pairs = [
+        (circuit.node_root[t[0]], circuit.node_root[t[1]], e.conducts())
+        for e, t in zip(circuit.elements, circuit.terminals, strict=True)
+        if isinstance(e, AbstractDissipative)
+    ]
+    n_free = circuit.n_free
+    if not pairs or n_free == 0:
+        return None
+    a, c, on = (jnp.concatenate(p) for p in zip(*pairs, strict=True))
+
+    def body(carry):
+        reach, _ = carry
+        new = reach.at[a].max(reach[c] & on).at[c].max(reach[a] & on)
+        return new, jnp.any(new != reach)
+
+    reach0 = jnp.arange(n_free + circuit.n_nodes) >= n_free
+    reach, _ = jax.lax.while_loop(lambda carry: carry[1], body, (reach0, jnp.array(True)))
+    return ~reach[:n_free]
 
 
 def _bounds(elements, terminals, root, gain, n_free) -> tuple[tuple, bool]:
@@ -263,13 +378,18 @@ def compile_topology(
 ) -> Topology:
     """The topology of ``elements`` (see :class:`Topology`); raises ValueError naming the node
     or element for a circuit without an energy function or with undefined potentials."""
+    if isinstance(elements, AbstractElement):
+        raise TypeError(f"Circuit: give a list of elements, not {type(elements).__name__}.")
     elements = tuple(elements)
     for e in elements:
         if not isinstance(e, AbstractElement):
             raise ValueError(f"Circuit: {e!r} is not a kirchhoff element.")
     names = _number_nodes(elements, nodes)
     terminals = _terminals(elements, names)
-    outputs = tuple(outputs)
+    outputs = as_names(outputs)  # a str (or an int) is one node's name
+    for i, n in enumerate(outputs):
+        if n in outputs[:i]:
+            raise ValueError(f"Circuit: output node {n!r} is listed twice in `outputs`.")
     out_idx = np.array([_index(names, n, "outputs") for n in outputs], dtype=np.int64)
     held_slot, input_names = _held_nodes(elements, terminals, names)
     driven = _driven_nodes(elements, terminals, held_slot, names)

@@ -351,15 +351,18 @@ def test_missing_ngspice_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def _open_circuit(extra):
-    # `x` hangs on a zero-conductance resistor: kirchhoff keeps it, SPICE sees an open circuit
-    return kh.Circuit(
+    # `x` hangs on a zero-conductance resistor, SPICE sees an open circuit; kirchhoff refuses
+    # such a circuit at construction, so the conductance is zeroed afterwards (as training may)
+    circuit = kh.Circuit(
         [
             kh.Ground("gnd"),
             kh.Input("in"),
-            kh.Resistor(["in", "a", "a"], ["a", "gnd", "x"], [1e-3, 1e-3, 0.0]),
+            kh.Resistor(["in", "a", "a"], ["a", "gnd", "x"], [1e-3, 1e-3, 1e-3]),
             *extra,
         ]
     )
+    zeroed = np.asarray([1e-3, 1e-3, 0.0], circuit.dtype)
+    return eqx.tree_at(lambda c: c.elements[2].conductance, circuit, zeroed)
 
 
 @pytest.mark.spice

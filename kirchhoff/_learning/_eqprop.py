@@ -5,9 +5,10 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._circuit import AbstractCircuit, Circuit
-from .._cost import mean_cost
+from .._cost import check_examples, check_inputs, mean_cost
 from .._elements import Resistor
 from .._solver import AbstractSolver, Equilibrium, Status, check_beta
 from .._solver._base import select_status
@@ -82,8 +83,7 @@ def eqprop_gradient(
     invalid traced β gives NONFINITE statuses and a NaN gradient."""
     check_variant(variant)
     check_beta(beta, positive=True, who="eqprop")
-    inputs = jnp.asarray(inputs, dtype=circuit.dtype)
-    targets = jnp.asarray(targets, dtype=inputs.dtype)
+    inputs, targets = check_examples(circuit, inputs, targets, "eqprop")
     beta = jnp.asarray(beta, inputs.dtype)
     if free is None:
         free = solver.solve(circuit, inputs)
@@ -126,6 +126,12 @@ def local_conductance_gradient(
     The update is Δg = −η·(this). For a resistor behind amplifiers of total gain A, multiply by
     its energy weight 1/A² (``Circuit.energy_weights``)."""
     check_variant(variant)
+    check_beta(beta, positive=True, who="local_conductance_gradient")
+    need = {"positive": ("change_positive",), "negative": ("change_negative",)}
+    given = {"change_positive": change_positive, "change_negative": change_negative}
+    for name in need.get(variant, ("change_positive", "change_negative")):
+        if given[name] is None:
+            raise ValueError(f"local_conductance_gradient: the {variant} rule needs `{name}`.")
     if variant == "centered":
         a, b, denominator = change_positive, change_negative, 4 * beta
     elif variant == "positive":
@@ -140,6 +146,18 @@ def local_conductance_gradients(
 ):
     """Apply the local rule to every Resistor group of ``circuit`` from the phases in
     ``result``; returns one array per Resistor group (None elsewhere), batch-averaged."""
+    check_inputs(circuit, inputs, "local_conductance_gradients")
+    if np.shape(inputs)[:-1] != result.free.free.shape[:-1]:
+        raise ValueError(
+            f"local_conductance_gradients: inputs of shape {np.shape(inputs)} are not those of "
+            f"the phases in `result` (free potentials of shape {result.free.free.shape})."
+        )
+    for phase in ("positive", "negative"):
+        if variant in (phase, "centered") and getattr(result, f"nudged_{phase}") is None:
+            raise ValueError(
+                f"local_conductance_gradients: the {variant} rule needs the {phase} nudged "
+                f"phase, which `result` lacks (compute it with variant={variant!r})."
+            )
     inputs = jnp.asarray(inputs, dtype=circuit.dtype)
     batched = inputs.ndim == 2
 

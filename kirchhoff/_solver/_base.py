@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._circuit import AbstractCircuit
-from .._cost import squared_error
-from .._custom_types import Array, Float
+from .._cost import check_inputs, squared_error
+from .._custom_types import Array, Float, check_real_dtype
+from ._checks import check_beta, check_settings
 from ._equilibrium import (
     Equilibrium,
     NotConvergedError,
@@ -23,6 +24,7 @@ from ._nudged import _Deviation, _nudged_energy, _nudged_hessian, bound_multipli
 
 __all__ = [
     "AbstractSolver",
+    "check_beta",
     "Equilibrium",
     "NotConvergedError",
     "Status",
@@ -31,16 +33,8 @@ __all__ = [
 ]
 
 
-def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:
-    """Raise on a concrete β that is not finite (or, with ``positive``, not > 0); a traced β is
-    checked inside instead, by a NONFINITE status."""
-    try:
-        value = float(beta)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return
-    if not np.isfinite(value) or (positive and not value > 0):
-        need = "finite and positive" if positive else "finite"
-        raise ValueError(f"{who}: beta must be {need}, got {value}.")
+# under an outer jit, a throw names the first failing example up to this index
+_NAMED_EXAMPLES = 64
 
 
 def iterate_until_converged(step, ratio, state, max_steps):
@@ -62,6 +56,18 @@ def iterate_until_converged(step, ratio, state, max_steps):
 def _max_ratio(err, tol):
     """max err/tol, 0 where both vanish (a node no current reaches yet, with atol = 0)."""
     return jnp.max(jnp.where(err == 0, 0.0, err / tol), initial=0.0)
+
+
+def structural_status(circuit, inputs, status):
+    """DISCONNECTED where open elements (zero conductances) cut a sub-network off, INFEASIBLE
+    where ideal diodes contradict: causes that the other statuses would only echo, so they
+    take precedence. One label propagation over the edges, one comparison of the bounds."""
+    cut = circuit.cut_off()
+    if cut is not None:
+        status = select_status(jnp.any(cut), Status.DISCONNECTED, status)
+    if circuit.has_ideal_diodes:
+        status = select_status(circuit.infeasible(inputs), Status.INFEASIBLE, status)
+    return status
 
 
 def _status(free, err, tol, beta):
@@ -88,6 +94,9 @@ class AbstractSolver(eqx.Module):
     """SUCCESS also needs every potential within vtol·(the circuit's potential scale) by a
     first-order error bound — for a nudged phase's deviation, within vtol·max|δ|; raised to
     32 ulps of the dtype (3.8e-6 in float32); None skips the check."""
+
+    def __check_init__(self):
+        check_settings(self)
 
     @abc.abstractmethod
     def _run(self, circuit, init, inputs, target, beta) -> tuple[Array, tuple[Array, Array]]:
@@ -162,9 +171,9 @@ class AbstractSolver(eqx.Module):
     def _prepare(self, circuit, inputs, target):
         """Checks and dtype casts shared by the solves; the circuit's dtype rules."""
         self._check_circuit(circuit)
-        check = getattr(circuit, "check_inputs_shape", None)
-        if check is not None:
-            check(inputs)
+        check_inputs(circuit, inputs)
+        if target is not None:
+            check_real_dtype(target, "kirchhoff: target")
         inputs = jnp.asarray(inputs, dtype=circuit.dtype)
         if target is None:
             target = jnp.zeros((*inputs.shape[:-1], circuit.n_outputs), inputs.dtype)
@@ -190,12 +199,15 @@ class AbstractSolver(eqx.Module):
         Computed in the circuit's dtype (``circuit.dtype``); inputs are cast to it. To find a
         nudged phase next to a free one, :meth:`solve_nudged` is exact where this is not."""
         check_beta(beta)
+        if target is None and not isinstance(beta, jax.core.Tracer) and float(beta) != 0:
+            raise ValueError(f"kirchhoff: beta = {float(beta)} nudges the outputs, but no target.")
         inputs, target = self._prepare(circuit, inputs, target)
         batched = inputs.ndim == 2
         if init is None:
             # zeros (clipped into the diode bounds in _solve_one): always passing an array
             # lets a cold and a warm-started solve share one compilation
             init = jnp.zeros((*inputs.shape[:-1], circuit.n_free), inputs.dtype)
+        check_real_dtype(init, "kirchhoff: init")
         init = jnp.asarray(init, inputs.dtype)
         if init.shape != (*inputs.shape[:-1], circuit.n_free):
             raise ValueError(
@@ -216,6 +228,9 @@ class AbstractSolver(eqx.Module):
         The free phase's own residual is left out, so δ is the response to the nudge alone."""
         check_beta(beta)
         inputs, target = self._prepare(circuit, inputs, target)
+        check_real_dtype(
+            free.free if isinstance(free, Equilibrium) else free, "kirchhoff: the free phase"
+        )
         free0 = jnp.asarray(free.free if isinstance(free, Equilibrium) else free, inputs.dtype)
         if free0.shape != (*inputs.shape[:-1], circuit.n_free):
             raise ValueError(
@@ -251,22 +266,36 @@ class AbstractSolver(eqx.Module):
             )
         return eq
 
-    def _raise_unless_success(self, x, status):
-        """With ``throw`` under an outer jit, a runtime error inside the graph where the status
-        is not SUCCESS (called from the host, :meth:`solve` raises :class:`NotConvergedError`
-        naming the examples instead)."""
+    def _raise_in_graph(self, eq: Equilibrium, phase: str = "") -> Equilibrium:
+        """With ``throw`` under an outer jit, a runtime error inside the graph where a status
+        is not SUCCESS, naming the first failing example and its status (called from the host,
+        :meth:`solve` raises :class:`NotConvergedError` naming every example instead)."""
         if not self.throw:
-            return x
-        return eqx.error_if(
-            x,
-            status != Status.SUCCESS,
-            "kirchhoff: the equilibrium solve did not converge to a trusted answer: a node's "
-            "KCL residual is above its tolerance, a potential is not finite, or "
-            "(ILL_CONDITIONED) the circuit is too ill-conditioned for its dtype to pin the "
-            "potentials within vtol; raise max_steps (n_sweeps), loosen atol/rtol/vtol, use "
-            "float64, or check the circuit's parameters (Equilibrium.status says which, per "
-            "example).",
-        )
+            return eq
+        codes = jnp.reshape(eq.status._value, (-1,))
+        bad = codes != Status.SUCCESS._value
+        first = jnp.argmax(bad)
+        words = Status._index_to_message
+        batched = eq.free.ndim == 2
+        named = _NAMED_EXAMPLES if batched else 1
+
+        def which(i):
+            if not batched:
+                return ""
+            at = f"example {i}" if i < named - 1 else f"an example ≥ {i}"
+            return f" for {at} (the first that failed)"
+
+        messages = [
+            f"kirchhoff: the {phase}equilibrium solve did not converge to a trusted answer"
+            f"{which(i)}: {word}. Equilibrium.status says which "
+            "examples failed (solve without throw); raise max_steps, loosen atol/rtol/vtol, "
+            "use float64, or check the circuit's parameters."
+            for i in range(named)
+            for word in words
+        ]
+        index = jnp.minimum(first, named - 1) * len(words) + codes[first]
+        free = eqx.branched_error_if(eq.free, jnp.any(bad), index, messages)
+        return eqx.tree_at(lambda e: e.free, eq, free)
 
     def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, scale, status):
         """SUCCESS becomes ILL_CONDITIONED where a small residual does not pin the potentials
@@ -291,7 +320,7 @@ class AbstractSolver(eqx.Module):
         status = self._flag_ill_conditioned(
             circuit, free_ng, inputs, target, beta, err, scale, status
         )
-        free = self._raise_unless_success(free, status)
+        status = structural_status(circuit, inputs, status)
         res = jnp.max(err, initial=0.0)
         return Equilibrium(free=free, status=status, n_steps=n_steps, residual=res)
 
@@ -333,17 +362,15 @@ class AbstractSolver(eqx.Module):
 
 @eqx.filter_jit
 def _nudged_jit(solver, circuit, inputs, target, beta, free0, batched):
+    one = solver._solve_nudged_one
     if batched:
-        return jax.vmap(solver._solve_nudged_one, in_axes=(None, 0, 0, None, 0))(
-            circuit, inputs, target, beta, free0
-        )
-    return solver._solve_nudged_one(circuit, inputs, target, beta, free0)
+        one = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+    return solver._raise_in_graph(one(circuit, inputs, target, beta, free0), "nudged ")
 
 
 @eqx.filter_jit
 def _solve_jit(solver, circuit, inputs, target, beta, init, batched):
+    one = solver._solve_one
     if batched:
-        return jax.vmap(solver._solve_one, in_axes=(None, 0, 0, None, 0))(
-            circuit, inputs, target, beta, init
-        )
-    return solver._solve_one(circuit, inputs, target, beta, init)
+        one = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+    return solver._raise_in_graph(one(circuit, inputs, target, beta, init))

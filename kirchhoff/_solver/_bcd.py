@@ -98,7 +98,6 @@ class BlockCoordinateDescent(AbstractSolver):
         status = self._flag_ill_conditioned(
             general, delta, inputs, shifted, beta, err, scale, status
         )
-        delta = self._raise_unless_success(delta, status)
         return Equilibrium(
             free=free0 + delta,
             status=status,

@@ -20,6 +20,15 @@ class Status(eqx.Enumeration):
         "KCL holds to round-off, but the circuit is too ill-conditioned for its dtype to pin "
         "the potentials within vtol; solve it in float64"
     )
+    DISCONNECTED = (
+        "a sub-network is cut off from every held node by open elements (zero "
+        "conductances), so its potentials are undefined; give those conductances a positive "
+        "value (Circuit.cut_off() marks the free nodes cut off)"
+    )
+    INFEASIBLE = (
+        "the ideal diodes contradict: some node's lower bound is above its upper bound, so no "
+        "potential satisfies them (check the diodes' orientation, rails and inputs)"
+    )
 
 
 def select_status(pred, a: Status, b: Status) -> Status:

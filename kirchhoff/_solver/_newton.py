@@ -4,7 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, iterate_until_converged
+from ._base import AbstractSolver, check_beta, iterate_until_converged
 from ._nudged import _nudged_energy, _nudged_energy_change, _nudged_hessian
 
 
@@ -92,10 +92,10 @@ class DampedNewton(AbstractSolver):
     def solve_unrolled(self, circuit, inputs, target=None, beta=0.0, init=None):
         """Potentials after exactly ``max_steps`` Newton steps, differentiable by unrolling
         (reverse mode through the iterations, no implicit function theorem). One example."""
-        self._check_circuit(circuit)
-        inputs = jnp.asarray(inputs, dtype=circuit.dtype)
-        if target is None:
-            target = jnp.zeros(circuit.n_outputs, inputs.dtype)
+        check_beta(beta)
+        inputs, target = self._prepare(circuit, inputs, target)
+        if inputs.ndim != 1:
+            raise ValueError(f"solve_unrolled: one example, not inputs of shape {inputs.shape}.")
         if init is None:
             init = self.init_free(circuit, inputs)
 

@@ -74,6 +74,12 @@ class _Deviation(AbstractCircuit):
     def coupled_ideal_diodes(self):
         return getattr(self.base, "coupled_ideal_diodes", False)
 
+    def cut_off(self):
+        return self.base.cut_off()
+
+    def infeasible(self, inputs):
+        return self.base.infeasible(inputs)
+
     def energy(self, free, inputs):
         return self.base.energy_increment(self.free0, free, inputs) + jnp.dot(self.multiplier, free)
 
