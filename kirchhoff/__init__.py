@@ -7,6 +7,8 @@ from ._cost import squared_error as squared_error
 from ._data import Dataset as Dataset
 from ._data import DatasetNotFoundError as DatasetNotFoundError
 from ._data import IdxFormatError as IdxFormatError
+from ._data import InvalidInputError as InvalidInputError
+from ._data import InvalidInputTypeError as InvalidInputTypeError
 from ._data import available_datasets as available_datasets
 from ._data import batches as batches
 from ._data import load_dataset as load_dataset
@@ -68,6 +70,7 @@ from ._spice import ngspice_potentials as ngspice_potentials
 from ._spice import spice_node_names as spice_node_names
 from ._spice import to_netlist as to_netlist
 from ._training import RECIPES as RECIPES
+from ._training import RunDirectoryError as RunDirectoryError
 from ._training import StepInfo as StepInfo
 from ._training import TrainConfig as TrainConfig
 from ._training import build_model as build_model

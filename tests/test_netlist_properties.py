@@ -180,7 +180,11 @@ def netlists(draw, ideal: bool = False, extras: bool = True) -> Netlist:
         a, b = draw(st.sampled_from(everything)), draw(st.sampled_from(everything))
         if a == b:
             continue
-        model = draw(st.sampled_from(["dm", "kirchhoff_ideal"] if ideal else ["dm"]))
+        # an ideal diode between two held nodes is no circuit (forward-biased it would carry
+        # an infinite current): the builder refuses it, so a valid netlist has none
+        both_held = {a, b} <= {"0", *held}
+        can_be_ideal = ideal and not both_held
+        model = draw(st.sampled_from(["dm", "kirchhoff_ideal"] if can_be_ideal else ["dm"]))
         area = [draw(st.sampled_from(["2", "area=0.5", "m=3"]))] if draw(st.booleans()) else []
         cards.append(Card([_case(draw, f"d{k + 1}"), a, b, _case(draw, model), *area], "D"))
         n_diodes += 1
@@ -232,7 +236,7 @@ def _resistors(circuit) -> list[tuple[str, str, float]]:
 
 
 # ---- valid netlists ---------------------------------------------------------------------------
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=30, **SETTINGS)
 @given(netlists(ideal=True))
 def test_valid_netlists_build_the_circuit_they_describe(net):
     text = net.text
@@ -355,7 +359,7 @@ def mutated(draw) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", net.inputs
 
 
-@settings(max_examples=400, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(mutated())
 def test_mutated_netlists_build_or_raise_a_netlist_error(case):
     text, inputs = case
@@ -437,7 +441,7 @@ def broken(draw) -> tuple[str, int, tuple[str, ...]]:
     return text, first[k] + shift, words
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=150, **SETTINGS)
 @given(broken())
 def test_broken_cards_raise_on_their_line(case):
     text, line, words = case

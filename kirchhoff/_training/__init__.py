@@ -6,6 +6,7 @@ from ._config import TrainConfig as TrainConfig
 from ._config import build_model as build_model
 from ._config import build_optimizer as build_optimizer
 from ._recipes import RECIPES as RECIPES
+from ._rundir import RunDirectoryError as RunDirectoryError
 from ._rundir import load_checkpoint as load_checkpoint
 from ._rundir import read_metrics as read_metrics
 from ._rundir import save_checkpoint as save_checkpoint
