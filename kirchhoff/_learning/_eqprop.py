@@ -10,6 +10,7 @@ import numpy as np
 from .._circuit import AbstractCircuit, Circuit
 from .._cost import check_examples, check_inputs, mean_cost
 from .._elements import Resistor
+from .._layered._checks import check_choice
 from .._solver import AbstractSolver, Equilibrium, Status, check_beta
 from .._solver._base import select_status
 
@@ -53,9 +54,10 @@ def energy_gradient_change(circuit: AbstractCircuit, free_potentials, change_a, 
     return jax.jvp(dE, (mid,), (change_a - change_b,))[1]
 
 
-def check_variant(variant):
-    if variant not in VARIANTS:
-        raise ValueError(f"eqprop: unknown variant {variant!r}; choose one of {VARIANTS}.")
+def check_variant(variant, who: str = "eqprop"):
+    """Raise (:class:`InvalidInputError`, a ValueError) unless ``variant`` is one of
+    :data:`VARIANTS`: the one variant check of EqProp, general and layered."""
+    check_choice(who, "variant", variant, VARIANTS)
 
 
 def _flag_invalid_beta(eq: Equilibrium | None, valid) -> Equilibrium | None:

@@ -8,12 +8,12 @@ import jax.numpy as jnp
 from .._cost import squared_error
 from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._layered import LayeredNetwork
-from .._layered._checks import check_array, check_choice, check_int, check_real
+from .._layered._checks import check_array, check_int, check_real
 from .._solver._base import Equilibrium, Status
 from .._solver._deviation import DeviationProblem
 from .._solver._phase import PHASE_RTOL, free_phase, swept_equilibria
 from .._solver._sweeps import input_drive, layer_sums, run_sweeps
-from ._eqprop import VARIANTS, Variant
+from ._eqprop import Variant, check_variant
 
 
 class LayeredPhases(eqx.Module):
@@ -136,7 +136,7 @@ def layered_phases(
     whose weights are conductances (``net.read(key)`` for a non-ideal device)."""
     check_batch("layered_phases", net, inputs, targets)
     check_phase_settings("layered_phases", beta, n_sweeps, rtol)
-    check_choice("layered_phases", "variant", variant, VARIANTS)
+    check_variant(variant, "layered_phases")
     net.require_read("layered_phases")
     return _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
 
@@ -186,7 +186,7 @@ def layered_eqprop_gradient(
     conductances ``net.read(key)`` presents, and the gradient is with respect to them."""
     check_batch("layered_eqprop_gradient", net, inputs, targets)
     check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
-    check_choice("layered_eqprop_gradient", "variant", variant, VARIANTS)
+    check_variant(variant, "layered_eqprop_gradient")
     net = net.read(key)  # conductances, as an ideal device's network
     ph = _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
     mask = ph.converged() if skip_unconverged else None
