@@ -25,6 +25,7 @@ def _train_parser(sub):
         "flags given as well override it",
     )
     _model_flags(p, d)
+    _device_flags(p, d)
     _optimiser_flags(p, d)
     _phase_flags(p, d)
     _run_flags(p, d)
@@ -46,6 +47,48 @@ def _model_flags(p, d) -> None:
         help="hidden-layer diodes (default: the model's own: shockley for seed, ideal for DRNs)",
     )
     p.add_argument("--amp-gain", type=float, help="the seed network's amplifier gain")
+    p.add_argument(
+        "--diode-series-resistance", type=float, help="ohms in series with each Shockley diode"
+    )
+    p.add_argument(
+        "--saturation-spread", type=float, help="σ of ln I_s across the Shockley diodes (0)"
+    )
+
+
+def _device_flags(p, d) -> None:
+    """The trainable conductances' device and its non-idealities."""
+    from ._devices import DEVICE_PRESETS
+
+    p.add_argument(
+        "--device",
+        choices=("ideal", "pulsed", *sorted(DEVICE_PRESETS)),
+        help=f"the memristors: ideal, pulsed (equal steps), or a published preset ({d.device})",
+    )
+    p.add_argument("--max-conductance", type=float, help="the devices' g_max, siemens")
+    p.add_argument(
+        "--device-range",
+        type=float,
+        help=f"without --max-conductance, g_max = this × each layer's initial bound "
+        f"({d.device_range:g})",
+    )
+    p.add_argument("--device-levels", type=int, help="pulsed: conductance levels (256)")
+    p.add_argument("--nonlinearity", type=float, help="pulsed: NeuroSim NL of both branches (0)")
+    p.add_argument(
+        "--asymmetry", type=float, help="the weaker direction's step shrinks by this (0)"
+    )
+    p.add_argument(
+        "--write-noise", type=float, help="cycle-to-cycle noise, relative to a pulse's step"
+    )
+    p.add_argument(
+        "--read-noise", type=float, help="relative read noise, drawn afresh in every phase"
+    )
+    p.add_argument("--d2d", type=float, help="device-to-device spread of step and bounds")
+    p.add_argument("--stuck-fraction", type=float, help="devices stuck at g_min or g_max")
+    p.add_argument(
+        "--stochastic-rounding",
+        action="store_true",
+        help="round an update's pulse count at random (unbiased) instead of to the nearest",
+    )
 
 
 def _optimiser_flags(p, d) -> None:
@@ -56,6 +99,11 @@ def _optimiser_flags(p, d) -> None:
     p.add_argument("--epochs", type=int, help=f"({d.epochs})")
     p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
     p.add_argument("--beta", type=float, help=f"nudging strength, siemens ({d.beta})")
+    p.add_argument(
+        "--eta",
+        type=float,
+        help=f"coupled learning: outputs clamped this fraction of the way to the target ({d.eta})",
+    )
     p.add_argument("--lr", type=float, help=f"learning rate ({d.lr})")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help=f"({d.optimizer})")
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), help=f"({d.lr_schedule})")
@@ -90,6 +138,11 @@ def _phase_flags(p, d) -> None:
 
 def _run_flags(p, d) -> None:
     """Seeds, precision, data limits and the run directory."""
+    p.add_argument(
+        "--phase-duration",
+        type=float,
+        help="seconds each phase is held: log each phase's power and the energy per step",
+    )
     p.add_argument("--seed", type=int, help=f"({d.seed})")
     p.add_argument("--dtype", choices=("float32", "float64"), help=f"({d.dtype})")
     p.add_argument("--train-limit", type=int, help="use only the first N training examples")

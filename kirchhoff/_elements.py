@@ -28,7 +28,14 @@ from ._custom_types import (
     as_names,
     check_real_dtype,
 )
-from ._shockley import shockley_co_content, shockley_co_content_increment, shockley_current
+from ._shockley import (
+    series_shockley_co_content,
+    series_shockley_co_content_increment,
+    series_shockley_current,
+    shockley_co_content,
+    shockley_co_content_increment,
+    shockley_current,
+)
 
 
 def _as_values(value: ArrayLike, k: int, what: str, cls: str) -> Float[Array, " k"]:
@@ -263,11 +270,14 @@ class Resistor(AbstractDissipative):
 
 class ShockleyDiode(AbstractDissipative):
     """Shockley diodes, ``i = I_s (exp(u / n V_T) - 1)``, exponential continued linearly
-    beyond ``max_exponent`` so that large forward bias never overflows."""
+    beyond ``max_exponent`` so that large forward bias never overflows; with a series
+    resistance R_s > 0 (the bulk and contacts), ``u = i·R_s + n V_T ln(1 + i/I_s)`` instead
+    (no continuation needed: the current grows as u/R_s)."""
 
     saturation_current: Float[Array, " k"]
     ideality: Float[Array, " k"]
     thermal_voltage: Float[Array, " k"]
+    series_resistance: Float[Array, " k"] | None  # ohms; None: none (the plain diode)
     max_exponent: float = eqx.field(static=True)
 
     def __init__(
@@ -278,6 +288,7 @@ class ShockleyDiode(AbstractDissipative):
         ideality: ArrayLike = 1.0,
         thermal_voltage: ArrayLike = 0.025852,
         max_exponent: float = 40.0,
+        series_resistance: ArrayLike | None = None,
     ):
         self.anode, self.cathode = _pair(anode, cathode, "ShockleyDiode")
         k = len(self.anode)
@@ -293,25 +304,66 @@ class ShockleyDiode(AbstractDissipative):
             v = _concrete(getattr(self, name))
             if v is not None and (not np.all(np.isfinite(v)) or np.any(v <= 0)):
                 raise ValueError(f"ShockleyDiode: `{name}` must be finite and positive.")
+        self.series_resistance = None
+        if series_resistance is not None:
+            r = _as_values(series_resistance, k, "series_resistance", "ShockleyDiode")
+            rc = _concrete(r)
+            if rc is not None and (not np.all(np.isfinite(rc)) or np.any(rc < 0)):
+                raise ValueError(
+                    "ShockleyDiode: `series_resistance` must be finite and non-negative (ohms)."
+                )
+            # all zero: the plain diode, on exactly its own code path
+            if rc is None or np.any(rc > 0):
+                self.series_resistance = r
 
     def _constants(self):
         return (self.saturation_current, self.ideality, self.thermal_voltage, self.max_exponent)
 
+    def _with_series(self, plain, series, *args):
+        """``plain(*args, *constants)`` without a series resistance; else ``series`` where
+        R_s > 0 and ``plain`` where R_s = 0 (each on safe values where it is not taken)."""
+        if self.series_resistance is None:
+            return plain(*args, *self._constants())
+        r = self.series_resistance
+        has_r = r > 0
+        i_s, n, vt = self._constants()[:3]
+        with_r = series(*args, i_s, n, vt, jnp.where(has_r, r, 1.0))
+        return jnp.where(has_r, with_r, plain(*args, *self._constants()))
+
     def current(self, voltage_drop):
-        return shockley_current(voltage_drop, *self._constants())
+        return self._with_series(shockley_current, series_shockley_current, voltage_drop)
 
     def co_content(self, voltage_drop):
-        return shockley_co_content(voltage_drop, *self._constants())
+        return self._with_series(shockley_co_content, series_shockley_co_content, voltage_drop)
 
     def co_content_increment(self, voltage_drop, change):
-        return shockley_co_content_increment(voltage_drop, change, *self._constants())
+        return self._with_series(
+            shockley_co_content_increment,
+            series_shockley_co_content_increment,
+            voltage_drop,
+            change,
+        )
+
+    def validate(self, x):
+        if self.series_resistance is None:
+            return x
+        r = self.series_resistance
+        return eqx.error_if(
+            x,
+            jnp.any(r < 0) | ~jnp.all(jnp.isfinite(r)),
+            "kirchhoff: a diode's series resistance is negative or not finite.",
+        )
 
     def spice_cards(self, writer, nodes):
-        # ``dk a c model``, one diode model per (I_s, n, V_T)
+        # ``dk a c model``, one diode model per (I_s, n, V_T, R_s)
         i_s = writer.concrete(self.saturation_current, "a diode's saturation current")
         n = writer.concrete(self.ideality, "a diode's ideality")
         vt = writer.concrete(self.thermal_voltage, "a diode's thermal voltage")
-        for a, c, *constants in zip(*nodes, i_s, n, vt, strict=True):
+        if self.series_resistance is None:
+            rs = np.zeros_like(i_s)
+        else:
+            rs = writer.concrete(self.series_resistance, "a diode's series resistance")
+        for a, c, *constants in zip(*nodes, i_s, n, vt, rs, strict=True):
             writer.diode(a, c, *(float(x) for x in constants))
 
 

@@ -44,3 +44,12 @@ def require_ngspice():
         if os.environ.get("CI"):
             pytest.fail("ngspice is not installed; .ci/run installs it (apt-get install ngspice).")
         pytest.skip("ngspice is not installed (apt-get install ngspice)")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_compilation_caches():
+    """Drop JAX's compiled programs after each test module: some 570 tests compile thousands
+    of programs, and keeping them all for the whole session grew one process until XLA's
+    compiler crashed (a segmentation fault late in a full run)."""
+    yield
+    jax.clear_caches()

@@ -50,22 +50,32 @@ def layered_to_circuit(net) -> Circuit:
     for m, b in enumerate(net.biases, start=1):
         elements.append(CurrentSource(names[m], b))
     # all diodes in one group (one vectorised co-content, one compile), whatever their rails
-    anodes, cathodes = [], []
+    anodes, cathodes, saturation = [], [], []
     for m in range(1, net.n_layers):
         lo, hi = np.asarray(net.lower[m - 1]), np.asarray(net.upper[m - 1])
+        i_lo, i_hi = (np.broadcast_to(i_s, lo.shape) for i_s in net.rail_saturation_currents(m))
         for j, node in enumerate(names[m]):
             if np.isfinite(lo[j]):
                 anodes.append(rail(lo[j]))
                 cathodes.append(node)
+                saturation.append(i_lo[j])
             if np.isfinite(hi[j]):
                 anodes.append(node)
                 cathodes.append(rail(hi[j]))
+                saturation.append(i_hi[j])
     if anodes:
+        i_s = net.saturation_current if net.saturation_currents is None else np.array(saturation)
+        r_s = net.series_resistance if net.series_resistance > 0 else None
         elements.append(
             IdealDiode(anodes, cathodes)
             if net.diode == "ideal"
             else ShockleyDiode(
-                anodes, cathodes, net.saturation_current, net.ideality, net.thermal_voltage
+                anodes,
+                cathodes,
+                i_s,
+                net.ideality,
+                net.thermal_voltage,
+                series_resistance=r_s,
             )
         )
     nodes = ["gnd", *names[0], *free_names]

@@ -25,6 +25,29 @@ def _check_dtype(who: str, dtype) -> None:
         raise InvalidInputTypeError(f"{who}: dtype must be a floating-point type; got {dtype}.")
 
 
+def _saturation_currents(who, key, saturation_key, sizes, saturation_current, spread, dtype):
+    """``saturation_current`` for every diode alike (spread 0), or per hidden layer (2, n_m)
+    values I_s·exp(σ·N(0, 1)), log-normal about it, drawn from ``saturation_key`` (by default
+    from ``key``, folded so that the weights drawn from ``key`` do not change)."""
+    check_real(who, "saturation_current", saturation_current, above=0)
+    check_real(who, "saturation_spread", spread, at_least=0)
+    if spread == 0:
+        return float(saturation_current)
+    if saturation_key is None:
+        saturation_key = jax.random.fold_in(key, _SATURATION_STREAM)
+    _check_key(who, saturation_key)
+    keys = jax.random.split(saturation_key, len(sizes))
+    log_i_s = float(np.log(saturation_current))
+    return [
+        jnp.exp(log_i_s + float(spread) * jax.random.normal(k, (2, n), dtype))
+        for k, n in zip(keys, sizes, strict=True)
+    ]
+
+
+# the stream of a model's key that its diodes' saturation currents are drawn from
+_SATURATION_STREAM = 0x15
+
+
 def _checked_sizes(who: str, sizes) -> tuple[int, ...]:
     """``sizes`` as a tuple of ints: at least three (features, hidden…, outputs), all ≥ 1."""
     if isinstance(sizes, str) or not isinstance(sizes, Sequence):
@@ -49,10 +72,20 @@ def drn(
     amp_gains: Sequence[float] | None = None,
     dtype=None,
     device: AbstractDevice | None = None,
+    saturation_current: float = 1e-6,
+    series_resistance: float = 0.0,
+    saturation_spread: float = 0.0,
+    saturation_key=None,
 ) -> LayeredNetwork:
     """A deep resistive network (Scellier 2024) with ``sizes = (n_features, h1, …, n_out)``:
     hidden units alternate excitatory ([0, ∞)) and inhibitory ((−∞, 0]); conductances are drawn
-    uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0."""
+    uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0.
+
+    Shockley diodes (``diode="shockley"``) have saturation current ``saturation_current``
+    (amperes) and series resistance ``series_resistance`` (ohms); with ``saturation_spread``
+    σ > 0 each diode's I_s is drawn log-normally, ln I_s ~ N(ln saturation_current, σ²), from
+    ``saturation_key`` (by default from ``key``: the same key gives the same diodes, and the
+    weights do not depend on σ)."""
     sizes = _checked_sizes("drn", sizes)
     _check_key("drn", key)
     _check_dtype("drn", dtype)
@@ -60,6 +93,9 @@ def drn(
     check_real("drn", "input_gain", input_gain, above=0)
     check_choice("drn", "diode", diode, ("ideal", "shockley"))
     dtype = dtype or jnp.result_type(float)
+    i_s = _saturation_currents(
+        "drn", key, saturation_key, sizes[1:-1], saturation_current, saturation_spread, dtype
+    )
     fan = [2 * sizes[0], *sizes[1:]]
     keys = jax.random.split(key, len(fan) - 1)
     weights = [
@@ -74,7 +110,16 @@ def drn(
         lower.append(jnp.asarray(np.where(exc, 0.0, -np.inf), dtype))
         upper.append(jnp.asarray(np.where(exc, np.inf, 0.0), dtype))
     return LayeredNetwork(
-        weights, biases, lower, upper, input_gain, amp_gains, diode, device=device
+        weights,
+        biases,
+        lower,
+        upper,
+        input_gain,
+        amp_gains,
+        diode,
+        saturation_current=i_s,
+        device=device,
+        series_resistance=series_resistance,
     )
 
 
@@ -97,6 +142,10 @@ def seed_network(
     diode: DiodeKind = "shockley",
     dtype=None,
     device: AbstractDevice | None = None,
+    saturation_current: float = 1e-6,
+    series_resistance: float = 0.0,
+    saturation_spread: float = 0.0,
+    saturation_key=None,
 ) -> LayeredNetwork:
     """The seed paper's network (Kendall et al. 2020): pixels as ±v sources, one hidden layer
     whose nodes have diodes to bias rails at ±rail_volts, bidirectional amplifiers of gain
@@ -107,7 +156,10 @@ def seed_network(
     diode conducts and the network is linear; at 100 the hidden nodes reach the rails. The
     output layer's energy carries 1/amp_gain², so the nudge's strength is β·A²/Σg at an
     output: at A = 8 or 16 a β that suits A = 2 clamps the outputs and training stays at
-    chance."""
+    chance.
+
+    The diodes: ``saturation_current``, ``series_resistance`` and a log-normal
+    ``saturation_spread`` of I_s across diodes, as for :func:`drn`."""
     who = "seed_network"
     _check_key(who, key)
     _check_dtype(who, dtype)
@@ -118,6 +170,9 @@ def seed_network(
     check_real(who, "input_gain", input_gain, above=0)
     check_choice(who, "diode", diode, ("ideal", "shockley"))
     dtype = dtype or jnp.result_type(float)
+    i_s = _saturation_currents(
+        who, key, saturation_key, (n_hidden,), saturation_current, saturation_spread, dtype
+    )
     k1, k2 = jax.random.split(key)
     w0 = jax.random.uniform(k1, (2 * n_features, n_hidden), dtype) * float(
         np.sqrt(1.0 / (2 * n_features))
@@ -131,7 +186,9 @@ def seed_network(
         input_gain=input_gain,
         amp_gains=(amp_gain,),
         diode=diode,
+        saturation_current=i_s,
         device=device,
+        series_resistance=series_resistance,
     )
 
 

@@ -7,6 +7,7 @@ linear output layer. Conductances join adjacent layers only, so given its neighb
 layer's nodes are independent: the structure exact block coordinate descent exploits.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
@@ -23,6 +24,11 @@ from .._elements import (
     shockley_co_content,
     shockley_co_content_increment,
     shockley_current,
+)
+from .._shockley import (
+    series_shockley_co_content,
+    series_shockley_co_content_increment,
+    series_shockley_current,
 )
 from ._checks import check_choice, check_finite, check_real, is_traced
 from ._export import layered_to_circuit
@@ -126,6 +132,63 @@ def _check_conductances(name, w):
         )
 
 
+def _checked_saturation(who, saturation_current, sizes, dtype):
+    """The diodes' saturation current as (a nominal float, per-layer arrays or None): a number
+    for all diodes alike, or one array per hidden layer, of shape (n_m,) (a node's two diodes
+    alike) or (2, n_m) (row 0 the diode from the lower rail, row 1 the one to the upper rail).
+    The nominal value of arrays is their geometric mean."""
+    if not isinstance(saturation_current, Sequence) or isinstance(saturation_current, str):
+        if getattr(saturation_current, "ndim", 0) == 0:
+            check_real(who, "saturation_current", saturation_current, above=0)
+            return float(saturation_current), None
+    hidden = sizes[1:-1]
+    if isinstance(saturation_current, str) or not isinstance(saturation_current, Sequence):
+        raise InvalidInputTypeError(
+            f"{who}: saturation_current must be a number, or a sequence of {len(hidden)} "
+            f"array(s), one per hidden layer; got an array of shape "
+            f"{np.shape(saturation_current)}."
+        )
+    if len(saturation_current) != len(hidden):
+        raise InvalidInputError(
+            f"{who}: give {len(hidden)} saturation-current array(s), one per hidden layer; got "
+            f"{len(saturation_current)}."
+        )
+    out, logs = [], []
+    for m, (i_s, n) in enumerate(zip(saturation_current, hidden, strict=True), start=1):
+        i_s = jnp.asarray(i_s, dtype)
+        if i_s.shape == (n,):
+            i_s = jnp.stack([i_s, i_s])
+        if i_s.shape != (2, n):
+            raise InvalidInputError(
+                f"{who}: hidden layer {m}'s saturation currents must have shape ({n},) or "
+                f"(2, {n}); got {i_s.shape}."
+            )
+        if not is_traced(i_s):
+            v = np.asarray(i_s, np.float64)
+            if not np.all(np.isfinite(v) & (v > 0)):
+                raise InvalidInputError(
+                    f"{who}: hidden layer {m}'s saturation currents must be finite and > 0 "
+                    f"(amperes); the smallest is {np.min(v):g}."
+                )
+            logs.append(np.log(v).ravel())
+        out.append(i_s)
+    nominal = float(np.exp(np.mean(np.concatenate(logs)))) if logs else 0.0
+    return nominal, tuple(out)
+
+
+def _cells(c) -> dict:
+    """``cells=c`` as keyword arguments, or none (devices without variation need not take it)."""
+    return {} if c is None else {"cells": c}
+
+
+def _replaced(net, **fields):
+    """A copy of ``net`` with ``fields`` replaced (whole subtrees, of any structure)."""
+    new = object.__new__(type(net))
+    for f in dataclasses.fields(net):
+        object.__setattr__(new, f.name, fields.get(f.name, getattr(net, f.name)))
+    return new
+
+
 class LayeredNetwork(AbstractCircuit):
     """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
     layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
@@ -144,10 +207,15 @@ class LayeredNetwork(AbstractCircuit):
     input_gain: float = eqx.field(static=True)
     amp_gains: tuple[float, ...] = eqx.field(static=True)
     diode: str = eqx.field(static=True)
-    saturation_current: float = eqx.field(static=True)
+    saturation_current: float = eqx.field(static=True)  # amperes; nominal with a spread
     ideality: float = eqx.field(static=True)
     thermal_voltage: float = eqx.field(static=True)
-    device: AbstractDevice
+    series_resistance: float = eqx.field(static=True)  # ohms, each Shockley diode's R_s
+    device: AbstractDevice | tuple[AbstractDevice, ...]
+    cells: tuple  # per weight layer, what its device drew per device (None: all alike)
+    # per hidden layer (2, n_m): each node's diode from the lower rail (row 0) and to the upper
+    # rail (row 1); None: every diode has ``saturation_current``. Leaves, never trainable.
+    saturation_currents: tuple[Float[Array, "2 n_m"], ...] | None
 
     def __init__(
         self,
@@ -158,10 +226,11 @@ class LayeredNetwork(AbstractCircuit):
         input_gain: float = 1.0,
         amp_gains: Sequence[float] | None = None,
         diode: DiodeKind = "ideal",
-        saturation_current: float = 1e-6,
+        saturation_current: float | Sequence = 1e-6,
         ideality: float = 1.0,
         thermal_voltage: float = 0.025852,
         device: AbstractDevice | None = None,
+        series_resistance: float = 0.0,
     ):
         check_choice("LayeredNetwork", "diode", diode, ("ideal", "shockley"))
         weights, biases, lower, upper, sizes = _checked_layers(weights, biases, lower, upper, diode)
@@ -182,48 +251,86 @@ class LayeredNetwork(AbstractCircuit):
             float(check_real(who, f"amp_gains[{k}]", a, above=0)) for k, a in enumerate(amp_gains)
         )
         check_real(who, "input_gain", input_gain, above=0)
-        check_real(who, "saturation_current", saturation_current, above=0)
+        nominal, per_diode = _checked_saturation(who, saturation_current, sizes, weights[0].dtype)
         check_real(who, "ideality", ideality, above=0)
         check_real(who, "thermal_voltage", thermal_voltage, above=0)
+        check_real(who, "series_resistance", series_resistance, at_least=0)
+        if diode == "ideal" and (per_diode is not None or float(series_resistance) > 0):
+            raise InvalidInputError(
+                f"{who}: per-diode saturation currents and a series resistance describe "
+                "Shockley diodes; this network has ideal diodes (diode='ideal'). Pass "
+                "diode='shockley'."
+            )
         self.weights, self.biases, self.lower, self.upper = weights, biases, lower, upper
         self.sizes = tuple(int(s) for s in sizes)
         self.input_gain = float(input_gain)
         self.amp_gains = amp_gains
         self.diode = diode
-        self.saturation_current = float(saturation_current)
+        self.saturation_current = nominal
+        self.saturation_currents = per_diode
         self.ideality = float(ideality)
         self.thermal_voltage = float(thermal_voltage)
+        self.series_resistance = float(series_resistance)
         device = IdealDevice() if device is None else device
-        if not isinstance(device, AbstractDevice):
+        devices = device if isinstance(device, tuple) else (device,) * len(weights)
+        if len(devices) != len(weights) or not all(isinstance(d, AbstractDevice) for d in devices):
             raise InvalidInputTypeError(
-                f"LayeredNetwork: device must be an AbstractDevice, not {device!r}."
+                f"LayeredNetwork: device must be an AbstractDevice, or a tuple of "
+                f"{len(weights)} (one per weight layer); got {device!r}."
             )
         self.device = device
+        # what differs from device to device is drawn once, here, from each device's seed;
+        # the state starts at the nearest one each device can hold
+        self.cells = tuple(
+            d.sample_cells(w.shape, k)
+            for k, (d, w) in enumerate(zip(devices, weights, strict=True))
+        )
+        self.weights = tuple(
+            w if c is None and d.is_identity_read else d.initial_state(w, c).astype(w.dtype)
+            for d, w, c in zip(devices, weights, self.cells, strict=True)
+        )
 
     # ---- the device seam --------------------------------------------------------------------
+    @property
+    def devices(self) -> tuple[AbstractDevice, ...]:
+        """The device of each weight layer."""
+        if isinstance(self.device, tuple):
+            return self.device
+        return (self.device,) * len(self.weights)
+
+    @property
+    def noisy_read(self) -> bool:
+        """Whether a read draws noise (the phases of a training step then read afresh)."""
+        return any(d.noisy_read for d in self.devices)
+
     def read(self, key=None) -> "LayeredNetwork":
         """The network as its circuit sees it: ``weights`` replaced by the conductances the
-        device presents (``device.read`` per weight layer, with ``key`` split across them),
+        devices present (``device.read`` per weight layer, with ``key`` split across them),
         and an ideal device, so that it is never read twice. Identity for an ideal device."""
-        if self.device.is_identity_read:
+        if all(d.is_identity_read for d in self.devices):
             return self
         weights = tuple(
-            self.device.read(w, k) for w, k in zip(self.weights, self._layer_keys(key), strict=True)
+            d.read(w, k, **_cells(c))
+            for d, w, k, c in zip(
+                self.devices, self.weights, self._layer_keys(key), self.cells, strict=True
+            )
         )
-        return eqx.tree_at(
-            lambda n: (n.weights, n.device),
-            self,
-            (weights, IdealDevice()),
-            is_leaf=lambda x: isinstance(x, AbstractDevice),
-        )
+        return _replaced(self, weights=weights, device=IdealDevice(), cells=(None,) * len(weights))
 
     def programmed(self, updates, key=None) -> "LayeredNetwork":
         """The network after writing ``updates`` (a pytree shaped like the trainable part):
         weights through ``device.program`` (clipping to the device's range), biases (current
         sources, not devices) by addition."""
         weights = tuple(
-            self.device.program(w, u, k)
-            for w, u, k in zip(self.weights, updates.weights, self._layer_keys(key), strict=True)
+            d.program(w, u, k, **_cells(c))
+            for d, w, u, k, c in zip(
+                self.devices,
+                self.weights,
+                updates.weights,
+                self._layer_keys(key),
+                self.cells,
+                strict=True,
+            )
         )
         biases = tuple(b + u for b, u in zip(self.biases, updates.biases, strict=True))
         return eqx.tree_at(lambda n: (n.weights, n.biases), self, (weights, biases))
@@ -235,7 +342,7 @@ class LayeredNetwork(AbstractCircuit):
 
     def require_read(self, who: str) -> None:
         """Raise unless this network's weights are conductances (an identity-read device)."""
-        if not self.device.is_identity_read:
+        if not all(d.is_identity_read for d in self.devices):
             raise InvalidInputError(
                 f"{who}: this network's device does not read its state as conductance; pass "
                 "net.read(key) (the conductances it presents), not the network itself."
@@ -316,14 +423,33 @@ class LayeredNetwork(AbstractCircuit):
                 e = e + self.layer_weight(m) * jnp.sum(self.diode_co_content(layers[m], m))
         return e
 
+    def rail_saturation_currents(self, m):
+        """(I_s of the diode from the lower rail, I_s of the diode to the upper rail) of hidden
+        layer m's nodes: ``saturation_current`` for both, or arrays (n_m,) with a spread."""
+        if self.saturation_currents is None:
+            return self.saturation_current, self.saturation_current
+        i_s = self.saturation_currents[m - 1]
+        return i_s[0], i_s[1]
+
     def diode_co_content(self, v, m):
         """Per node of hidden layer m, the co-content of its Shockley diodes to the rails:
         the one place their physics is written; :meth:`diode_current` and the solvers' Newton
         derivatives are derived from it by autodiff."""
         lo, hi = self.lower[m - 1], self.upper[m - 1]
-        return jnp.where(jnp.isfinite(lo), self._co(lo - v), 0.0) + jnp.where(
-            jnp.isfinite(hi), self._co(v - hi), 0.0
+        i_lo, i_hi = self.rail_saturation_currents(m)
+        return jnp.where(jnp.isfinite(lo), self._co(lo - v, i_lo), 0.0) + jnp.where(
+            jnp.isfinite(hi), self._co(v - hi, i_hi), 0.0
         )
+
+    def rail_diode_currents(self, v, m):
+        """Per node of hidden layer m: the current its lower rail's diode carries into it and
+        the current its upper rail's diode carries out of it (amperes; 0 where no diode)."""
+        lo, hi = self.lower[m - 1], self.upper[m - 1]
+        lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)
+        i_lo, i_hi = self.rail_saturation_currents(m)
+        into = jnp.where(lo_ok, self.diode_current(jnp.where(lo_ok, lo, 0.0) - v, i_lo), 0.0)
+        out = jnp.where(hi_ok, self.diode_current(v - jnp.where(hi_ok, hi, 0.0), i_hi), 0.0)
+        return into, out
 
     def layer_diode_current(self, v, m):
         """Per node of hidden layer m, the current its Shockley diodes draw from it (amperes
@@ -349,12 +475,12 @@ class LayeredNetwork(AbstractCircuit):
     def diode_increment(self, v, dv, m):
         """Per node, E(v + Δv) − E(v) − i(v)·Δv of hidden layer m's diodes (no cancellation)."""
         lo, hi = self.lower[m - 1], self.upper[m - 1]
-        args = (self.saturation_current, self.ideality, self.thermal_voltage)
+        i_lo, i_hi = self.rail_saturation_currents(m)
         lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)
         u_lo = jnp.where(lo_ok, lo - v, 0.0)
         u_hi = jnp.where(hi_ok, v - hi, 0.0)
-        return jnp.where(lo_ok, shockley_co_content_increment(u_lo, -dv, *args), 0.0) + jnp.where(
-            hi_ok, shockley_co_content_increment(u_hi, dv, *args), 0.0
+        return jnp.where(lo_ok, self._increment(u_lo, -dv, i_lo), 0.0) + jnp.where(
+            hi_ok, self._increment(u_hi, dv, i_hi), 0.0
         )
 
     def potential_scale(self, free, inputs):
@@ -384,25 +510,45 @@ class LayeredNetwork(AbstractCircuit):
         if self.diode == "shockley":
             for m in range(1, self.n_layers):
                 v, lo, hi = layers[m], self.lower[m - 1], self.upper[m - 1]
+                i_lo, i_hi = self.rail_saturation_currents(m)
                 at = [v] if change is None else [v, v + self.split(change)[m - 1]]
                 for z in at:
-                    for ok, u, rail in (
-                        (jnp.isfinite(lo), lo - z, lo),
-                        (jnp.isfinite(hi), z - hi, hi),
+                    for ok, u, rail, i_s in (
+                        (jnp.isfinite(lo), lo - z, lo, i_lo),
+                        (jnp.isfinite(hi), z - hi, hi, i_hi),
                     ):
-                        c = jax.jvp(self.diode_current, (u,), (jnp.ones_like(u),))[1]
+                        current = lambda u, i_s=i_s: self.diode_current(u, i_s)
+                        c = jax.jvp(current, (u,), (jnp.ones_like(u),))[1]
                         x = xs[m] + (jnp.abs(rail) if change is None else 0.0)
-                        i = jnp.abs(self.diode_current(u)) if change is None else 0.0
+                        i = jnp.abs(current(u)) if change is None else 0.0
                         scale[m] = scale[m] + jnp.where(ok, c * x + i, 0.0)
         return self.join(scale[1:])
 
-    def _co(self, u):
-        u = jnp.where(jnp.isfinite(u), u, 0.0)
-        return shockley_co_content(u, self.saturation_current, self.ideality, self.thermal_voltage)
+    def _diode_args(self, saturation_current):
+        i_s = self.saturation_current if saturation_current is None else saturation_current
+        return (i_s, self.ideality, self.thermal_voltage)
 
-    def diode_current(self, u):
+    def _co(self, u, saturation_current=None):
         u = jnp.where(jnp.isfinite(u), u, 0.0)
-        return shockley_current(u, self.saturation_current, self.ideality, self.thermal_voltage)
+        args = self._diode_args(saturation_current)
+        if self.series_resistance == 0.0:  # the plain diode: exactly its own code path
+            return shockley_co_content(u, *args)
+        return series_shockley_co_content(u, *args, self.series_resistance)
+
+    def _increment(self, u, du, saturation_current):
+        args = self._diode_args(saturation_current)
+        if self.series_resistance == 0.0:
+            return shockley_co_content_increment(u, du, *args)
+        return series_shockley_co_content_increment(u, du, *args, self.series_resistance)
+
+    def diode_current(self, u, saturation_current=None):
+        """Current of one Shockley diode at drop ``u`` (amperes), with the network's I_s or
+        ``saturation_current`` (a spread's per-diode values) and series resistance."""
+        u = jnp.where(jnp.isfinite(u), u, 0.0)
+        args = self._diode_args(saturation_current)
+        if self.series_resistance == 0.0:
+            return shockley_current(u, *args)
+        return series_shockley_current(u, *args, self.series_resistance)
 
     def output_potentials(self, free, inputs):
         del inputs

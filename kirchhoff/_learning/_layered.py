@@ -11,7 +11,7 @@ from .._layered import LayeredNetwork
 from .._layered._checks import check_array, check_int, check_real
 from .._solver._base import Equilibrium, Status
 from .._solver._deviation import DeviationProblem
-from .._solver._phase import PHASE_RTOL, free_phase, swept_equilibria
+from .._solver._phase import PHASE_RTOL, free_phase, swept_equilibria, whole_nudged_phase
 from .._solver._sweeps import input_drive, layer_sums, run_sweeps
 from ._eqprop import Variant, check_variant
 
@@ -168,6 +168,37 @@ def _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol):
     return LayeredPhases(free, pos, neg, free_eq, pos_eq, neg_eq)
 
 
+def _layered_phases_read_afresh(net, key, inputs, targets, beta, n_sweeps, variant, rtol):
+    """:func:`_layered_phases` for a device with read noise: each phase reads the
+    conductances afresh (its own key), so a nudged phase is solved whole, from the free
+    state, with its own conductances, and its deviation is the difference of the two
+    phases' potentials. Returns (the free phase's read network, phases)."""
+    k_free, k_pos, k_neg = jax.random.split(key, 3)
+    read = net.read(k_free)
+    drive, sums = input_drive(read, inputs), layer_sums(read)
+    free, sweeps = run_sweeps(
+        read, init_layers(read, inputs), drive, targets, 0.0, n_sweeps, sums, corrections=True
+    )
+    phases, deviations = [free_phase(read, free, drive, targets, sweeps, sums)], {}
+    for name, sign, k in (("positive", 1.0, k_pos), ("negative", -1.0, k_neg)):
+        if variant not in (name, "centered"):
+            continue
+        nudged = net.read(k)
+        b = jnp.asarray(sign * beta, inputs.dtype)
+        n_drive, n_sums = input_drive(nudged, inputs), layer_sums(nudged)
+        layers, sweeps = run_sweeps(
+            nudged, free, n_drive, targets, b, n_sweeps, n_sums, corrections=True
+        )
+        phases.append(whole_nudged_phase(nudged, layers, n_drive, targets, b, sweeps, n_sums))
+        deviations[name] = [v - f for v, f in zip(layers[1:], free[1:], strict=True)]
+    free_eq, *eqs = swept_equilibria(read, phases, n_sweeps, rtol)
+    pos = deviations.get("positive")
+    neg = deviations.get("negative")
+    pos_eq = eqs[0] if pos is not None else None
+    neg_eq = eqs[-1] if neg is not None else None
+    return read, LayeredPhases(free, pos, neg, free_eq, pos_eq, neg_eq)
+
+
 def layered_eqprop_gradient(
     net,
     inputs,
@@ -183,12 +214,19 @@ def layered_eqprop_gradient(
     descent; returns (gradient pytree, mean loss, phases). Every phase's status is in the
     phases (:meth:`LayeredPhases.equilibria`); with ``skip_unconverged`` the gradient and the
     loss are means over the examples whose phases all converged only. All phases see the
-    conductances ``net.read(key)`` presents, and the gradient is with respect to them."""
+    conductances ``net.read(key)`` presents, and the gradient is with respect to them; with
+    read noise (``net.noisy_read``) each phase reads afresh, from its own part of ``key``,
+    and the gradient is the local rule applied to what the phases measured."""
     check_batch("layered_eqprop_gradient", net, inputs, targets)
     check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
     check_variant(variant, "layered_eqprop_gradient")
-    net = net.read(key)  # conductances, as an ideal device's network
-    ph = _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
+    if net.noisy_read and key is not None:
+        net, ph = _layered_phases_read_afresh(
+            net, key, inputs, targets, beta, n_sweeps, variant, rtol
+        )
+    else:
+        net = net.read(key)  # conductances, as an ideal device's network
+        ph = _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
     mask = ph.converged() if skip_unconverged else None
     zeros = [jnp.zeros_like(v) for v in ph.free[1:]]
     if variant == "centered":

@@ -122,3 +122,21 @@ def free_phase(net, layers, drive, target, sweeps, sums):
 
     bound = sweep_bound(net, [jnp.max(s) for s in sums])
     return layers[1:], None, sweeps, bound, exact
+
+
+def whole_nudged_phase(net, layers, drive, target, beta, sweeps, sums):
+    """A nudged phase solved whole (not as a deviation: its conductances differ from the free
+    phase's, as with read noise), ``layers`` after its sweeps from the free state, as a phase
+    for :func:`swept_equilibria` (judged against max |v|, not the deviation's scale). The
+    bound's expansion for a negative nudge is :meth:`DeviationProblem.phase`'s."""
+    couplings = sums[-1]
+    s_out = couplings + beta / net.layer_weight(net.n_layers)
+    ratio = jnp.where(s_out != 0, couplings / jnp.abs(s_out), jnp.inf)
+    expansion = jnp.maximum(1.0, jnp.max(ratio))
+    max_s = [*(jnp.max(s) for s in sums[:-1]), jnp.max(jnp.abs(s_out))]
+
+    def exact():
+        res = layer_residuals(net, layers, drive, target, beta, sums)
+        return net.join(res), net.join([*sums[:-1], jnp.abs(s_out)])
+
+    return layers[1:], None, sweeps, sweep_bound(net, max_s, expansion), exact

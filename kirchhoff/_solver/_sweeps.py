@@ -105,12 +105,18 @@ def _shockley_layer(net, m, s, r, n_iter):
 
     # start on the far side of the root where the diode alone would carry the excess current:
     # Newton then converges monotonically on the convex (concave) branch, in a few steps
+    # (a series resistance keeps the diode's current convex: it adds I·R_s to the drop)
     nvt = net.ideality * net.thermal_voltage
-    i_s = net.saturation_current
+    i_lo, i_hi = net.rail_saturation_currents(m)
     above = has_hi & (v_hat > hi)
     below = has_lo & (v_hat < lo)
-    guess_hi = hi + nvt * jnp.log1p(jnp.where(above, s * (v_hat - hi), 0.0) / i_s)
-    guess_lo = lo - nvt * jnp.log1p(jnp.where(below, s * (lo - v_hat), 0.0) / i_s)
+    excess_hi = jnp.where(above, s * (v_hat - hi), 0.0)
+    excess_lo = jnp.where(below, s * (lo - v_hat), 0.0)
+    guess_hi = hi + nvt * jnp.log1p(excess_hi / i_hi)
+    guess_lo = lo - nvt * jnp.log1p(excess_lo / i_lo)
+    if net.series_resistance != 0.0:
+        guess_hi = guess_hi + net.series_resistance * excess_hi
+        guess_lo = guess_lo - net.series_resistance * excess_lo
     v0 = jnp.where(
         above, jnp.minimum(v_hat, guess_hi), jnp.where(below, jnp.maximum(v_hat, guess_lo), v_hat)
     )

@@ -482,6 +482,13 @@ def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
                         line,
                     )
                 params[key] = v
+            elif key == "rs":
+                if v < 0:
+                    raise NetlistError(
+                        f"model {name!r}: RS={value} is negative; a series resistance is ≥ 0.",
+                        line,
+                    )
+                params[key] = v
             elif key == "tnom":
                 params[key] = _celsius(value, line, f"model {name!r}'s TNOM")
             elif key == "level":
@@ -490,7 +497,7 @@ def _dot_card(p: _Parsed, head: str, tokens: list[str], line: int) -> None:
             elif key not in _DIODE_IGNORED and v != 0.0:
                 raise NetlistError(
                     f"model {name!r}: the parameter {key.upper()} changes the DC current and is "
-                    "not supported (kirchhoff's ShockleyDiode has IS and N).",
+                    "not supported (kirchhoff's ShockleyDiode has IS, N and RS).",
                     line,
                 )
         p.models[name] = (line, params)

@@ -5,8 +5,9 @@ How each element becomes SPICE cards (its ``spice_cards`` method writes them thr
 
 - ``Resistor``, conductance g > 0: ``rk a c 1/g``. A zero conductance (an open circuit) is
   kept only as an annotation.
-- ``ShockleyDiode`` (I_s, n, V_T): ``dk a c kdm`` with ``.model kdm D(IS=I_s N=n)``; the
-  temperature is set so that ngspice's k·T/q is V_T (below).
+- ``ShockleyDiode`` (I_s, n, V_T, R_s): ``dk a c kdm`` with ``.model kdm D(IS=I_s N=n)``, and
+  ``RS=R_s`` when the diode has a series resistance; the temperature is set so that ngspice's
+  k·T/q is V_T (below).
 - ``IdealDiode``: ``dk a c kirchhoff_ideal``, a steep diode ``D(IS=1e-12 N=1e-3)`` that drops
   under 1 mV forward up to amperes and leaks 1 pA in reverse.
 - ``CurrentSource`` injecting I into a node: ``ik 0 node I`` (SPICE's current flows from the
@@ -169,7 +170,7 @@ class SpiceWriter:
         self.input_nodes: list[str] = []
         self._inputs, self._used = inputs, used
         self._counters: dict[str, int] = {}
-        self._models: dict[tuple[float, float, float], str] = {}  # (I_s, n, V_T) → model
+        self._models: dict[tuple[float, ...], str] = {}  # (I_s, n, V_T, R_s) → model
         self._diode_cards: list[tuple[int, float]] = []  # (position, V_T) of Shockley diodes
         self._ideal_diodes = False
 
@@ -204,9 +205,11 @@ class SpiceWriter:
         self.input_nodes.append(node)
         self.cards.append(f"vin{k} {node} 0 {format_value(self._inputs[k])}")
 
-    def diode(self, anode: str, cathode: str, i_s: float, n: float, vt: float) -> None:
-        """A Shockley diode ``dk anode cathode model`` (a model per (I_s, n, V_T))."""
-        model = self._models.setdefault((i_s, n, vt), f"kd{len(self._models)}")
+    def diode(
+        self, anode: str, cathode: str, i_s: float, n: float, vt: float, rs: float = 0.0
+    ) -> None:
+        """A Shockley diode ``dk anode cathode model`` (a model per (I_s, n, V_T, R_s))."""
+        model = self._models.setdefault((i_s, n, vt, rs), f"kd{len(self._models)}")
         self._diode_cards.append((len(self.cards), vt))
         self.cards.append(f"d{self.index('d')} {anode} {cathode} {model}")
 
@@ -223,9 +226,12 @@ class SpiceWriter:
             for k, vt in self._diode_cards:
                 self.cards[k] += f" temp={format_value(celsius_for(vt))}"
         models = []
-        for (i_s, n, vt), model in self._models.items():
+        for (i_s, n, vt, rs), model in self._models.items():
             tnom = f" TNOM={format_value(celsius_for(vt))}" if per_instance else ""
-            models.append(f".model {model} D(IS={format_value(i_s)} N={format_value(n)}{tnom})")
+            series = f" RS={format_value(rs)}" if rs > 0 else ""
+            models.append(
+                f".model {model} D(IS={format_value(i_s)} N={format_value(n)}{series}{tnom})"
+            )
         if self._ideal_diodes:
             models.append(
                 f".model {IDEAL_DIODE_MODEL} "

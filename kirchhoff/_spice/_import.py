@@ -1,7 +1,7 @@
 """Import a SPICE netlist — a practical subset of it — as a kirchhoff Circuit.
 
-Read: ``R`` (value or ``r=``, ``m=``), ``D`` with a ``.model … D(IS= N= TNOM=)`` (``area``/``m``
-scale I_s), ``V`` and ``I`` with a DC value (``dc`` keyword and an ``ac`` part allowed), and ``E``
+Read: ``R`` (value or ``r=``, ``m=``), ``D`` with a ``.model … D(IS= N= RS= TNOM=)`` (``area``/``m``
+scale I_s and divide RS), ``V`` and ``I`` with a DC value (``dc`` keyword and an ``ac`` part allowed), and ``E``
 + ``F`` pairs that make a bidirectional amplifier: ``E d_int 0 s 0 A``, a 0 V ammeter
 ``V d_int d 0`` from the E's output to the drive node ``d``, and ``F s 0 V 1/A`` that draws the
 measured current over A from the source node ``s`` (either orientation of the ammeter or of the F,
@@ -147,7 +147,9 @@ def _diode_entry(p: _Parsed, entry, temp, tnom) -> tuple:
             "out of range (it must be a positive finite number).",
             line,
         )
-    return ("shockley", line, (a, c, i_s, n, thermal_voltage(t)))
+    # area and m put diodes in parallel: the series resistance divides by them
+    rs = params.get("rs", 0.0) / scale
+    return ("shockley", line, (a, c, i_s, n, thermal_voltage(t), rs))
 
 
 def _v_entry(src, designated) -> tuple:
@@ -252,6 +254,7 @@ def _element(kind: str, cols: list, name):
             saturation_current=np.array(cols[2]),
             ideality=np.array(cols[3]),
             thermal_voltage=np.array(cols[4]),
+            series_resistance=np.array(cols[5]),  # all zero: none
         ),
         "ideal": lambda: IdealDiode(nodes(0), nodes(1)),
         "vsource": lambda: VoltageSource(nodes(0), np.array(cols[1], dtype=float)),

@@ -11,7 +11,13 @@ import optax
 
 from .._data import available_datasets
 from .._data._errors import InvalidInputError, InvalidInputTypeError
-from .._devices import IdealDevice
+from .._devices import (
+    IdealDevice,
+    LinearResponse,
+    NeuroSimResponse,
+    PulsedDevice,
+    device_preset,
+)
 from .._layered import LayeredNetwork, make_model, model_sizes
 from .._layered._checks import check_choice, check_int, check_real
 from .._solver._phase import PHASE_RTOL
@@ -27,6 +33,8 @@ ALGORITHMS = (
     "eqprop-negative",
     "backprop",
     "implicit",
+    "coupled",
+    "contrastive",
 )
 
 
@@ -40,6 +48,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 16
     beta: float = 1.0
+    eta: float = 0.5  # coupled learning: outputs clamped this fraction of the way to the target
     lr: float = 0.05
     optimizer: str = "sgd"
     momentum: float = 0.0
@@ -51,9 +60,26 @@ class TrainConfig:
     on_unconverged: str = "error"  # an example whose phase did not converge: error/skip/warn
     input_gain: float = 100.0
     init_scale: float = 1.0
-    max_conductance: float | None = None  # the ideal device's upper limit (siemens)
+    max_conductance: float | None = None  # the device's upper limit (siemens), every layer
+    # the trainable conductances' device: "ideal", "pulsed" (equal steps), or a preset
+    # (kirchhoff.DEVICE_PRESETS); the fields below override its non-idealities (None: its own)
+    device: str = "ideal"
+    device_levels: int | None = None  # "pulsed": number of conductance levels (256)
+    nonlinearity: float | None = None  # "pulsed": NeuroSim NL of both branches (0)
+    asymmetry: float | None = None  # up pulses (1 + a)× and down pulses (1 − a)× nominal
+    write_noise: float | None = None  # cycle-to-cycle, relative to each pulse's step
+    read_noise: float | None = None  # relative, drawn afresh in every phase
+    d2d: float | None = None  # device-to-device spread of step size and bounds (relative)
+    stuck_fraction: float | None = None  # devices stuck at g_min or g_max
+    stochastic_rounding: bool = False  # an update's pulse count rounded at random, unbiased
+    device_range: float = 3.0  # without max_conductance: g_max = this × a layer's init bound
     diode: str | None = None  # None: the model's own (Shockley for seed, ideal for DRNs)
+    diode_series_resistance: float = 0.0  # ohms, each Shockley diode's series resistance
+    saturation_spread: float = 0.0  # σ of ln I_s across the Shockley diodes (log-normal)
     amp_gain: float | None = None  # the seed network's amplifier gain (None: its default)
+    # seconds each phase is held: with it, each step's power per phase and energy are logged
+    # (None: not computed, as they cost 13–39 % of a step: benchmarks/nonidealities.py sets it)
+    phase_duration: float | None = None
     seed: int = 0
     dtype: str = "float32"
     train_limit: int | None = None
@@ -76,6 +102,7 @@ class TrainConfig:
         self._check_choices()
         self._check_numbers()
         self._check_counts()
+        self._check_device()
         check_choice(_WHO, "dtype", self.dtype, ("float32", "float64"))
         if jax.dtypes.canonicalize_dtype(jnp.dtype(self.dtype)) != jnp.dtype(self.dtype):
             # the library never flips JAX's x64 switch behind the user's back
@@ -121,13 +148,68 @@ class TrainConfig:
         if not str(self.out):
             raise InvalidInputError(f"{_WHO}: out must name a directory; got {self.out!r}.")
 
+    def _check_device(self) -> None:
+        from .._devices import DEVICE_PRESETS
+
+        check_choice(_WHO, "device", self.device, ("ideal", "pulsed", *sorted(DEVICE_PRESETS)))
+        for name in ("write_noise", "read_noise", "d2d", "stuck_fraction", "nonlinearity"):
+            if getattr(self, name) is not None:
+                value = check_real(_WHO, name, getattr(self, name), at_least=0)
+                setattr(self, name, float(value))
+        for name in ("d2d", "stuck_fraction"):
+            if getattr(self, name) is not None and not getattr(self, name) < 1:
+                raise InvalidInputError(f"{_WHO}: {name} must be < 1; got {getattr(self, name)}.")
+        if self.asymmetry is not None:
+            self.asymmetry = float(check_real(_WHO, "asymmetry", self.asymmetry))
+            if not -1 < self.asymmetry < 1:
+                raise InvalidInputError(
+                    f"{_WHO}: asymmetry must lie in (−1, 1); got {self.asymmetry}."
+                )
+        if self.device_levels is not None:
+            self.device_levels = check_int(_WHO, "device_levels", self.device_levels, at_least=2)
+        self.device_range = float(check_real(_WHO, "device_range", self.device_range, above=0))
+        if not isinstance(self.stochastic_rounding, bool):
+            raise InvalidInputTypeError(
+                f"{_WHO}: stochastic_rounding must be True or False; got "
+                f"{self.stochastic_rounding!r}."
+            )
+        given = [
+            name
+            for name in (
+                "device_levels",
+                "nonlinearity",
+                "asymmetry",
+                "write_noise",
+                "read_noise",
+                "d2d",
+                "stuck_fraction",
+            )
+            if getattr(self, name) is not None
+        ]
+        if self.device == "ideal" and (given or self.stochastic_rounding):
+            what = ", ".join(given + ["stochastic_rounding"] * self.stochastic_rounding)
+            raise InvalidInputError(
+                f"{_WHO}: the ideal device has no {what}; choose device='pulsed' or a preset."
+            )
+        own = [n for n in ("device_levels", "nonlinearity") if n in given]
+        if self.device not in ("ideal", "pulsed") and own:
+            raise InvalidInputError(
+                f"{_WHO}: {', '.join(own)} set(s) the 'pulsed' device's response; preset "
+                f"{self.device!r} has its own (measured) levels and nonlinearity."
+            )
+
     def _check_numbers(self) -> None:
         for name in ("beta", "lr", "input_gain", "init_scale", "phase_rtol"):
             setattr(self, name, float(check_real(_WHO, name, getattr(self, name), above=0)))
         self.momentum = float(check_real(_WHO, "momentum", self.momentum, at_least=0))
+        for name in ("diode_series_resistance", "saturation_spread"):
+            setattr(self, name, float(check_real(_WHO, name, getattr(self, name), at_least=0)))
+        self.eta = float(check_real(_WHO, "eta", self.eta, above=0))
+        if not self.eta <= 1:
+            raise InvalidInputError(f"{_WHO}: eta is a fraction in (0, 1]; got {self.eta:g}.")
         if not self.momentum < 1:
             raise InvalidInputError(f"{_WHO}: momentum must be < 1; got {self.momentum:g}.")
-        for name in ("max_conductance", "amp_gain"):
+        for name in ("max_conductance", "amp_gain", "phase_duration"):
             if getattr(self, name) is not None:
                 setattr(self, name, float(check_real(_WHO, name, getattr(self, name), above=0)))
 
@@ -164,14 +246,50 @@ class TrainConfig:
             )
 
 
+def build_devices(cfg: TrainConfig):
+    """The configured device: an :class:`IdealDevice`, or one pulsed device per weight layer
+    whose g_max is ``max_conductance`` or ``device_range`` times the layer's initial bound
+    (init_scale·√(1/fan-in): each layer's array sized to the conductances it starts with)."""
+    if cfg.device == "ideal":
+        return IdealDevice(cfg.max_conductance)
+    sizes = model_sizes(cfg.model)
+    fan_in = [2 * sizes[0], *sizes[1:-1]]
+    init_scale = 1.0 if cfg.model == "seed" else cfg.init_scale
+    overrides = {
+        "write_noise": cfg.write_noise,
+        "read_noise": cfg.read_noise,
+        "d2d_step": cfg.d2d,
+        "d2d_bounds": cfg.d2d,
+        "stuck_fraction": cfg.stuck_fraction,
+        "up_down": cfg.asymmetry,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    devices = []
+    for n in fan_in:
+        g_max = cfg.max_conductance or cfg.device_range * init_scale * (1.0 / n) ** 0.5
+        if cfg.device == "pulsed":
+            levels = cfg.device_levels or 256
+            nl = cfg.nonlinearity or 0.0
+            response = NeuroSimResponse(levels, levels, nl, -nl) if nl else LinearResponse(levels)
+            device = PulsedDevice(g_max, response=response, seed=cfg.seed, **overrides)
+        else:
+            device = device_preset(cfg.device, g_max, seed=cfg.seed, **overrides)
+        devices.append(device.with_options(stochastic_rounding=cfg.stochastic_rounding))
+    return tuple(devices)
+
+
 def build_model(cfg: TrainConfig) -> LayeredNetwork:
     kwargs: dict[str, Any] = dict(
         input_gain=cfg.input_gain,
         dtype=jnp.dtype(cfg.dtype),
-        device=IdealDevice(cfg.max_conductance),
+        device=build_devices(cfg),
     )
     if cfg.diode is not None:
         kwargs["diode"] = cfg.diode
+    if cfg.diode_series_resistance:
+        kwargs["series_resistance"] = cfg.diode_series_resistance
+    if cfg.saturation_spread:
+        kwargs["saturation_spread"] = cfg.saturation_spread
     if cfg.model != "seed":
         kwargs["init_scale"] = cfg.init_scale
     elif cfg.amp_gain is not None:

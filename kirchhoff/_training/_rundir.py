@@ -53,7 +53,7 @@ _MAGIC = b"kirchhoff-checkpoint/1"
 # configuration fields that may change when a run resumes: where the run and its data live
 # and the recipe's name are not part of the trajectory (the data's content is checked by its
 # fingerprint); epochs may change unless a schedule spans them
-_FREE_FIELDS = ("out", "data_dir", "recipe")
+_FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration")
 
 
 class RunDirectoryError(InvalidInputError):

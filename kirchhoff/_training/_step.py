@@ -10,7 +10,10 @@ from .._data import Dataset
 from .._data._errors import InvalidInputError, InvalidInputTypeError
 from .._layered import LayeredNetwork
 from .._layered._checks import check_int
+from .._layered._network import _replaced
+from .._layered._power import eqprop_phase_powers, phase_power
 from .._learning._autodiff import implicit_gradient
+from .._learning._clamped import layered_contrastive_gradient, layered_coupled_gradient
 from .._learning._layered import (
     check_batch,
     init_layers,
@@ -19,7 +22,7 @@ from .._learning._layered import (
 )
 from .._solver._base import Status
 from .._solver._bcd import BlockCoordinateDescent
-from .._solver._sweeps import input_drive, run_sweeps
+from .._solver._sweeps import input_drive, layer_terms, run_sweeps
 from ._config import TrainConfig
 
 
@@ -37,6 +40,7 @@ class StepInfo(eqx.Module):
     status: Status  # (phase, batch): each phase's Status per example
     residual: jax.Array  # (phase, batch): max |KCL| per example, amperes (a bound; see phases)
     phases: tuple[str, ...] = eqx.field(static=True)  # the rows' phase names
+    power: jax.Array | None = None  # (phase, batch): watts dissipated per example, or None
 
     def phase(self, name: str):
         """(status, residual) of one phase: free, positive or negative."""
@@ -57,13 +61,25 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
     deleted: use it only in a loop that carries the returned state."""
     skip = cfg.on_unconverged == "skip"
 
-    def step(params, opt_state, x, y, key=None):
-        state = eqx.combine(params, static)
+    # what devices drew per device (variation, stuck cells) is passed to the compiled step, not
+    # closed over: a closed-over array is embedded in the program as a constant
+    cells = static.cells if any(c is not None for c in static.cells) else None
+    if cells is not None:
+        static = _replaced(static, cells=(None,) * len(cells))
+
+    def step(params, opt_state, x, y, key=None, cells=None):
+        if cells is None:
+            state = eqx.combine(params, static)
+        else:  # the trainable part carries the cells' (empty) structure: put them back
+            blank = (None,) * len(cells)
+            state = _replaced(eqx.combine(_replaced(params, cells=blank), static), cells=cells)
         read_key, write_key = (None, None) if key is None else jax.random.split(key)
         net = state.read(read_key)
+        ph = None  # the phases' potentials, for the rules that keep them
         if cfg.algorithm.startswith("eqprop"):
+            # the phases read the state themselves: afresh for each phase with read noise
             grads, loss, ph = layered_eqprop_gradient(
-                net,
+                state,
                 x,
                 y,
                 cfg.beta,
@@ -71,7 +87,17 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
                 _variant(cfg.algorithm),
                 rtol=cfg.phase_rtol,
                 skip_unconverged=skip,
+                key=read_key,
             )
+            phases, out = ph.equilibria(), ph.free[-1]
+        elif cfg.algorithm in ("coupled", "contrastive"):
+            rule = dict(rtol=cfg.phase_rtol, skip_unconverged=skip, key=read_key)
+            if cfg.algorithm == "coupled":
+                grads, loss, ph = layered_coupled_gradient(
+                    state, x, y, cfg.eta, cfg.n_sweeps, **rule
+                )
+            else:
+                grads, loss, ph = layered_contrastive_gradient(state, x, y, cfg.n_sweeps, **rule)
             phases, out = ph.equilibria(), ph.free[-1]
         elif cfg.algorithm == "backprop":
             grads, loss, eq = layered_backprop_gradient(net, x, y, cfg.n_sweeps, cfg.phase_rtol)
@@ -83,6 +109,10 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
             out = net.output_potentials(eq.free, x)
             loss = jnp.mean(squared_error(out, y))
             phases = {"free": eq}
+        power = None
+        if cfg.phase_duration is not None:
+            powers = _phase_powers(cfg, net, x, y, ph, phases)
+            power = jnp.stack([powers[name].dissipated for name in phases])
         # the gradient in conductance, shaped like the state's trainable part
         grads = eqx.tree_at(lambda p: (p.weights, p.biases), params, (grads.weights, grads.biases))
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -102,11 +132,33 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
             status=jax.tree.map(lambda *s: jnp.stack(s), *(eq.status for eq in phases.values())),
             residual=jnp.stack([eq.residual for eq in phases.values()]),
             phases=tuple(phases),
+            power=power,
         )
         return params, opt_state, info
 
     # jax.jit with the static part closed over: less per-call dispatch work than filter_jit
-    return jax.jit(step, donate_argnums=(0, 1) if donate else ())
+    jitted = jax.jit(step, donate_argnums=(0, 1) if donate else ())
+    if cells is None:
+        return jitted
+    return lambda params, opt_state, x, y, key=None: jitted(params, opt_state, x, y, key, cells)
+
+
+def _phase_powers(cfg, net, x, y, ph, phases) -> dict:
+    """Each phase's power budget (:mod:`kirchhoff._layered._power`), by phase name, at the
+    conductances ``net`` presents (one read: with read noise each phase saw its own, and its
+    power differs from this by the noise's share)."""
+    if cfg.algorithm.startswith("eqprop"):
+        return eqprop_phase_powers(net, x, y, cfg.beta, ph.free[1:], ph.positive, ph.negative)
+    if cfg.algorithm in ("coupled", "contrastive"):
+        layers = [v + d for v, d in zip(ph.free[1:], ph.clamped, strict=True)]
+        # the clamps inject what holds the outputs: the outputs' KCL residual S·v − R
+        s, r = layer_terms(net, [None, *layers], net.n_layers, None, y, 0.0)
+        held = s * layers[-1] - r
+        return {
+            "free": phase_power(net, x, ph.free[1:]),
+            "clamped": phase_power(net, x, layers, held),
+        }
+    return {"free": phase_power(net, x, net.split(phases["free"].free))}
 
 
 def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):

@@ -167,6 +167,8 @@ class _Run:
         )
         losses, wrong, seen = [], 0, 0
         phase_log: dict[str, list] = {}  # phase → [converged, examples, worst residual]
+        self.power_log: dict[str, list] = {}  # phase → [Σ watts per example, examples]
+        self.step_energies: list[float] = []
         # one key per step, folded from the step count (a resumed run draws the same keys);
         # the epoch's keys in one call, as a fold_in per step costs ~0.25 ms of dispatch
         keys = np.asarray(
@@ -177,6 +179,8 @@ class _Run:
             self.params, self.opt_state, info = step_fn(self.params, self.opt_state, x, y, keys[i])
             self.step += 1
             _check_phases(info, phase_log, cfg, epoch, self.step)
+            if info.power is not None:
+                self._log_power(info)
             losses.append(float(info.loss))
             wrong += int(np.sum(np.argmax(np.asarray(info.outputs), -1) != lb))
             seen += len(lb)
@@ -188,6 +192,25 @@ class _Run:
             if self.step % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         return losses, wrong, seen, phase_log
+
+    def _log_power(self, info) -> None:
+        watts = np.asarray(info.power, dtype=np.float64)
+        for name, row in zip(info.phases, watts, strict=True):
+            entry = self.power_log.setdefault(name, [0.0, 0])
+            entry[0] += float(np.sum(row))
+            entry[1] += row.size
+        self.step_energies.append(float(np.sum(watts)) * self.cfg.phase_duration)
+
+    def power_summary(self) -> dict:
+        """Mean watts dissipated per example in each phase and joules per training step (Σ
+        over the phases and the batch of power × phase_duration), over the epoch."""
+        if not self.step_energies:
+            return {}
+        return {
+            "power_watts": {k: s / max(n, 1) for k, (s, n) in self.power_log.items()},
+            "energy_per_step_joules": float(np.mean(self.step_energies)),
+            "phase_duration_seconds": self.cfg.phase_duration,
+        }
 
 
 def _evaluations(net, cfg: TrainConfig, test_data, val_data) -> dict:
@@ -275,6 +298,7 @@ def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_af
             **_evaluations(net, cfg, test_data, val_data),
             "max_free_residual_amps": phases["free"]["max_residual_amps"] if phases else 0.0,
             "phases": phases,
+            **run.power_summary(),
             "epoch_seconds": time.perf_counter() - t0,
             "examples_per_second": seen / (time.perf_counter() - t0),
         }
