@@ -3,6 +3,17 @@ estimators over a sweep of beta, on (a) a random nonlinear resistive graph with 
 diodes (DampedNewton) and (b) a small layered ideal-diode network (BoxQP), each in float64
 and in float32 (the same circuit cast; a float32 circuit is solved in float32).
 
+A third part compares the learning rules of a layered network (:class:`LayeredNetwork`, exact
+block coordinate sweeps) with the same reference: EqProp (centered and positive, over β),
+coupled learning (Stern et al. 2021, over the clamping factor η) and contrastive learning
+(outputs clamped to the targets), by cosine similarity and relative error, on a small DRN
+(4-6-2) and, in the full run, a DRN-XS (784-100-10) at initialisation (--quick: the small
+DRN, float32 only). Coupled and contrastive learning are not gradient estimators: as η → 0
+coupled learning tends to the gradient with the output error weighted by the conductances
+the outputs see, and contrastive learning is coupled learning at η = 1; their cosine says
+whether they still descend. They go to the JSON's ``layered_rules`` and to
+results/gradient_check_rules.png.
+
 The error is measured against the float64 implicit gradient (the float32 implicit gradient's
 own error is recorded beside it). The bias of the one-sided estimators is O(beta) and that of
 the centered one O(beta^2); at small beta round-off takes over, growing like 1/beta. The
@@ -23,10 +34,15 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kirchhoff as kh  # noqa: E402
+from kirchhoff._learning._clamped import (  # noqa: E402
+    layered_contrastive_gradient,
+    layered_coupled_gradient,
+)
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -248,6 +264,149 @@ def plot(records, slopes, floors, path):
     plt.close(fig)
 
 
+# ---- other learning rules on a layered network ------------------------------------------------
+# sweeps per phase: enough for every phase of these one-hidden-layer networks to converge
+RULE_SWEEPS = 100
+
+
+def rule_networks(seed: int, quick: bool, batch: int):
+    """(name, LayeredNetwork, inputs, targets): a small DRN on the examples above, and in the
+    full run a DRN-XS at initialisation on random pixels (input gain 100, one-hot targets)."""
+    small = kh.drn(jax.random.PRNGKey(seed), (4, 6, 2))
+    out = [("DRN 4-6-2", small, *examples(seed, 4, 2, batch))]
+    if not quick:
+        xs = kh.drn(jax.random.PRNGKey(seed), (784, 100, 10), input_gain=100.0)
+        rng = np.random.default_rng(seed + 2)
+        x = jnp.asarray(rng.uniform(0.0, 1.0, (batch, 784)) * (rng.random((batch, 784)) < 0.2))
+        y = jax.nn.one_hot(jnp.arange(batch) % 10, 10, dtype=x.dtype)
+        out.append(("DRN-XS 784-100-10", xs, x, y))
+    return out
+
+
+def rule_record(rule, parameter, value, gradient, phases, reference):
+    """One rule's estimate against ``reference``: cosine, relative error (None where the
+    estimate is not finite, e.g. a negative nudge past the outputs' conductance) and whether
+    every phase of every example converged."""
+    g = flat(gradient)
+    finite = bool(np.all(np.isfinite(g))) and np.linalg.norm(g) > 0
+    cosine = g @ reference / (np.linalg.norm(g) * np.linalg.norm(reference))
+    return {
+        "rule": rule,
+        parameter: None if value is None else float(value),
+        "cosine": float(cosine) if finite else None,
+        "rel_error": float(np.linalg.norm(g - reference) / np.linalg.norm(reference))
+        if finite
+        else None,
+        "all_success": bool(np.all(np.asarray(phases.converged()))),
+    }
+
+
+def rules_check(net, x, y, values, dtypes):
+    """Cosine and relative error against the float64 implicit gradient of EqProp (centered,
+    positive) over β = ``values``, coupled learning over η = ``values`` and contrastive
+    learning, each with RULE_SWEEPS sweeps per phase, in each of ``dtypes``."""
+    solver = kh.BlockCoordinateDescent()
+    reference = flat(kh.implicit_gradient(net, solver, x, y))
+    # jitted with β and η traced: one compilation per rule, network and dtype
+    eqprop = eqx.filter_jit(kh.layered_eqprop_gradient)
+    coupled = eqx.filter_jit(layered_coupled_gradient)
+    contrastive = eqx.filter_jit(layered_contrastive_gradient)
+    info = dict(
+        sizes=list(net.sizes),
+        input_gain=net.input_gain,
+        n_parameters=int(reference.size),
+        gradient_norm=float(np.linalg.norm(reference)),
+        n_sweeps=RULE_SWEEPS,
+        # what the outputs see: coupled learning's limit weights the output error by it
+        mean_output_conductance=float(jnp.mean(jnp.sum(net.weights[-1], axis=0))),
+    )
+    out = dict(info=info)
+    for dtype in dtypes:
+        n, xd, yd = net.astype(dtype), jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+        rows = []
+        for variant in ("centered", "positive"):
+            for beta in values:
+                g, _, ph = eqprop(n, xd, yd, jnp.asarray(beta, dtype), RULE_SWEEPS, variant)
+                rows.append(rule_record(f"eqprop-{variant}", "beta", beta, g, ph, reference))
+        for eta in values:
+            g, _, ph = coupled(n, xd, yd, jnp.asarray(eta, dtype), RULE_SWEEPS)
+            rows.append(rule_record("coupled", "eta", eta, g, ph, reference))
+        g, _, ph = contrastive(n, xd, yd, RULE_SWEEPS)
+        rows.append(rule_record("contrastive", "eta", None, g, ph, reference))
+        out[dtype] = rows
+    return out
+
+
+def rule_at(rows, rule, parameter=None, value=None):
+    for r in rows:
+        if r["rule"] == rule and (parameter is None or np.isclose(r[parameter], value)):
+            return r
+    return None
+
+
+def plot_rules(rules, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rules)
+    fig, axes = plt.subplots(len(names), 2, figsize=(12, 4.2 * len(names)), squeeze=False)
+    styles = {
+        "eqprop-centered": ("tab:green", "β"),
+        "eqprop-positive": ("tab:red", "β"),
+        "coupled": ("tab:purple", "η"),
+    }
+    for row, name in zip(axes, names, strict=True):
+        for ax, key, label in zip(
+            row, ("rel_error", "cosine"), ("relative error", "cosine similarity"), strict=True
+        ):
+            for dtype, ls in (("float64", "-"), ("float32", "--")):
+                if dtype not in rules[name]:
+                    continue
+                rows = rules[name][dtype]
+                for rule, (color, par) in styles.items():
+                    pts = sorted(
+                        (r["beta" if par == "β" else "eta"], r[key])
+                        for r in rows
+                        if r["rule"] == rule and r[key] is not None
+                    )
+                    p, v = np.array(pts).T
+                    # an estimate that diverged (a negative nudge past the outputs'
+                    # conductance) is drawn at the top, not on an axis it would flatten
+                    y = np.minimum(v, 1e2) if key == "rel_error" else 1.0 - v
+                    ax.loglog(
+                        p,
+                        np.maximum(y, 1e-17),
+                        "o" + ls,
+                        color=color,
+                        ms=3.5,
+                        lw=1.2,
+                        label=f"{rule} ({par}), {dtype}",
+                    )
+                c = rule_at(rows, "contrastive")[key]
+                if c is None:
+                    continue
+                ax.axhline(
+                    c if key == "rel_error" else 1.0 - c,
+                    color="tab:orange",
+                    ls=ls,
+                    lw=1,
+                    label=f"contrastive, {dtype}",
+                )
+            ax.set_xlabel("β (siemens) for EqProp, η for coupled learning")
+            ax.set_ylabel(
+                "relative error (clipped at 100)" if key == "rel_error" else "1 − cosine similarity"
+            )
+            ax.set_title(f"{name}: {label} vs float64 implicit autodiff")
+            ax.grid(True, which="major", alpha=0.3)
+            ax.legend(fontsize=6.5, loc="best")
+    fig.suptitle("Layered learning rules: EqProp, coupled learning, contrastive learning")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer betas (1e-6 … 1e0), batch 2")
@@ -293,6 +452,14 @@ def main(argv=None):
             slopes[name][dtype], floors[name][dtype] = fit_slopes(records, name, dtype)
             best_of[name][dtype] = {v: best(records, name, dtype, v) for v in kh.VARIANTS}
 
+    # the learning rules of a layered network, at a few β and η
+    # (compilation dominates: --quick runs them in float32 only, the default dtype)
+    values = [1.0, 0.1, 1e-2, 1e-3] if args.quick else [1.0, 0.3, 0.1, 1e-2, 1e-3, 1e-4, 1e-5]
+    rule_dtypes = ("float32",) if args.quick else dtypes
+    rules = {}
+    for name, net, x, y in rule_networks(args.seed, args.quick, batch):
+        rules[name] = rules_check(net, x, y, values, rule_dtypes)
+
     result = dict(
         benchmark="gradient_check",
         quick=args.quick,
@@ -311,10 +478,18 @@ def main(argv=None):
         roundoff_floor=floors,
         slopes=slopes,
         records=records,
+        layered_rules=rules,
+        layered_rule_values=values,
+        layered_rule_dtypes=list(rule_dtypes),
         seconds=round(time.perf_counter() - start, 1),
     )
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     plot(records, slopes, floors, out.with_suffix(".png"))
+    # gradient_check_rules.png, or gradient_check_rules_quick.png (ignored, as *_quick.* is)
+    stem, quick_tag = (
+        (out.name[: -len("_quick")], "_quick") if out.name.endswith("_quick") else (out.name, "")
+    )
+    plot_rules(rules, out.with_name(f"{stem}_rules{quick_tag}.png"))
 
     parts = []
     for name, _, _ in cases:
@@ -330,6 +505,19 @@ def main(argv=None):
                 f"±{fmt('centered')}, centered err@1e-3 {err:.1e} @1e-4 {err4:.1e}, "
                 f"best {top['rel_error']:.1e} "
                 f"at β={top['beta']:.0e}"
+            )
+    for name, by_dtype in rules.items():
+        for dtype in rule_dtypes:
+            rows = by_dtype[dtype]
+            cp = rule_at(rows, "coupled", "eta", 1e-3)
+            ct = rule_at(rows, "contrastive")
+            eq = rule_at(rows, "eqprop-centered", "beta", 1e-3)
+            num = lambda r, k, f: "n/a" if r[k] is None else format(r[k], f)
+            parts.append(
+                f"{name} {dtype}: coupled@η=1e-3 cos {num(cp, 'cosine', '.3f')} "
+                f"err {num(cp, 'rel_error', '.2f')}, contrastive cos {num(ct, 'cosine', '.3f')} "
+                f"err {num(ct, 'rel_error', '.2f')}, eqprop±@β=1e-3 err "
+                f"{num(eq, 'rel_error', '.1e')}"
             )
     print(
         f"gradient_check ({result['seconds']}s): "
