@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from .._layered import LayeredNetwork
-from ._phase import sweep_bound
+from ._phase import nudged_bound
 from ._sweeps import (
     bracketed_newton,
     energy_weights,
@@ -139,17 +139,9 @@ class DeviationProblem(eqx.Module):
         """This nudged phase after its sweeps (``sweeps`` from :meth:`run`), as a phase for
         :func:`swept_equilibria`: certified by its last sweep's corrections, or judged by its
         exact residual."""
-        couplings = self.sums[-1]
-        s_out = couplings + self.beta / self.net.layer_weight(self.net.n_layers)
-        # a negative nudge lowers the outputs' S below their couplings' sum, or below zero
-        # (a saddle the update still solves exactly): each output update is then Lipschitz
-        # with constant couplings/|S| in its neighbours
-        ratio = jnp.where(s_out != 0, couplings / jnp.abs(s_out), jnp.inf)
-        expansion = jnp.maximum(1.0, jnp.max(ratio))
-        max_s = [*(jnp.max(s) for s in self.sums[:-1]), jnp.max(jnp.abs(s_out))]
-        bound = sweep_bound(self.net, max_s, expansion)
+        bound, s_out = nudged_bound(self.net, self.sums, self.beta)
         # only traced inside the exact fallback's branch, where it is needed
-        exact = lambda: (self.error(deltas), self.net.join([*self.sums[:-1], jnp.abs(s_out)]))
+        exact = lambda: (self.error(deltas), self.net.join([*self.sums[:-1], s_out]))
         return self.free[1:], deltas, sweeps, bound, exact
 
     def tolerance(self, solver, deltas):

@@ -124,19 +124,27 @@ def free_phase(net, layers, drive, target, sweeps, sums):
     return layers[1:], None, sweeps, bound, exact
 
 
+def nudged_bound(net, sums, beta):
+    """A nudged phase's (:func:`sweep_bound`, its outputs' |S|): the nudge adds β/w to the
+    outputs' S. A negative nudge lowers it below their couplings' sum, or below zero (a saddle
+    the update still solves exactly): each output update is then Lipschitz with constant
+    couplings/|S| in its neighbours, the bound's expansion."""
+    couplings = sums[-1]
+    s_out = jnp.abs(couplings + beta / net.layer_weight(net.n_layers))
+    ratio = jnp.where(s_out != 0, couplings / s_out, jnp.inf)
+    expansion = jnp.maximum(1.0, jnp.max(ratio))
+    max_s = [*(jnp.max(s) for s in sums[:-1]), jnp.max(s_out)]
+    return sweep_bound(net, max_s, expansion), s_out
+
+
 def whole_nudged_phase(net, layers, drive, target, beta, sweeps, sums):
     """A nudged phase solved whole (not as a deviation: its conductances differ from the free
     phase's, as with read noise), ``layers`` after its sweeps from the free state, as a phase
-    for :func:`swept_equilibria` (judged against max |v|, not the deviation's scale). The
-    bound's expansion for a negative nudge is :meth:`DeviationProblem.phase`'s."""
-    couplings = sums[-1]
-    s_out = couplings + beta / net.layer_weight(net.n_layers)
-    ratio = jnp.where(s_out != 0, couplings / jnp.abs(s_out), jnp.inf)
-    expansion = jnp.maximum(1.0, jnp.max(ratio))
-    max_s = [*(jnp.max(s) for s in sums[:-1]), jnp.max(jnp.abs(s_out))]
+    for :func:`swept_equilibria` (judged against max |v|, not the deviation's scale)."""
+    bound, s_out = nudged_bound(net, sums, beta)
 
     def exact():
         res = layer_residuals(net, layers, drive, target, beta, sums)
-        return net.join(res), net.join([*sums[:-1], jnp.abs(s_out)])
+        return net.join(res), net.join([*sums[:-1], s_out])
 
-    return layers[1:], None, sweeps, sweep_bound(net, max_s, expansion), exact
+    return layers[1:], None, sweeps, bound, exact
