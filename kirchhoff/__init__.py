@@ -92,6 +92,7 @@ from ._spice import netlist_inputs as netlist_inputs
 from ._spice import ngspice_potentials as ngspice_potentials
 from ._spice import spice_node_names as spice_node_names
 from ._spice import to_netlist as to_netlist
+from ._training import RECIPE_VERSIONS as RECIPE_VERSIONS
 from ._training import RECIPES as RECIPES
 from ._training import RunDirectoryError as RunDirectoryError
 from ._training import StepInfo as StepInfo

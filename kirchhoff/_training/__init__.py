@@ -5,6 +5,7 @@ from ._config import ON_UNCONVERGED as ON_UNCONVERGED
 from ._config import TrainConfig as TrainConfig
 from ._config import build_model as build_model
 from ._config import build_optimizer as build_optimizer
+from ._recipes import RECIPE_VERSIONS as RECIPE_VERSIONS
 from ._recipes import RECIPES as RECIPES
 from ._rundir import RunDirectoryError as RunDirectoryError
 from ._rundir import load_checkpoint as load_checkpoint

@@ -85,6 +85,7 @@ class TrainConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     val_size: int = 0  # examples held out of the training split to choose settings on
+    patience: int | None = None  # early stopping: epochs without a better validation error
     data_dir: str | None = None
     out: str = "runs/default"
     recipe: str | None = None  # the recipe these settings started from, for the record
@@ -221,6 +222,14 @@ class TrainConfig:
         # a PRNGKey folds a seed ≥ 2³² onto a smaller one (2³² gives seed 0's key)
         self.seed = check_int(_WHO, "seed", self.seed, at_least=0, below=2**32)
         self.val_size = check_int(_WHO, "val_size", self.val_size, at_least=0)
+        if self.patience is not None:
+            self.patience = check_int(_WHO, "patience", self.patience, at_least=1)
+            if not self.val_size:
+                raise InvalidInputError(
+                    f"{_WHO}: patience={self.patience} stops on the validation error, but no "
+                    "validation split is held out: give val_size too (the test set is never "
+                    "used to choose)."
+                )
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
                 setattr(self, name, check_int(_WHO, name, getattr(self, name), at_least=1))

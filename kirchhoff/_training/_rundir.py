@@ -53,7 +53,8 @@ _MAGIC = b"kirchhoff-checkpoint/1"
 # configuration fields that may change when a run resumes: where the run and its data live
 # and the recipe's name are not part of the trajectory (the data's content is checked by its
 # fingerprint); epochs may change unless a schedule spans them
-_FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration")
+# fields that do not change the trajectory (patience only decides where the run stops)
+_FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration", "patience")
 
 
 class RunDirectoryError(InvalidInputError):
@@ -321,9 +322,12 @@ def config_changes(saved: dict, cfg: TrainConfig) -> tuple[dict, dict]:
     accepted: where the run and its data live, the recipe's name, and ``epochs`` unless a
     learning-rate schedule spans them."""
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     accepted, refused = {}, {}
     for name in sorted(set(saved) | set(now)):
-        old, new = saved.get(name, "(absent)"), now.get(name, "(absent)")
+        # a field added since the run was saved is its default there
+        old = saved.get(name, defaults.get(name, "(absent)"))
+        new = now.get(name, "(absent)")
         if old == new:
             continue
         free = name in _FREE_FIELDS or (
@@ -409,13 +413,16 @@ def plot_learning_curve(records: list[dict], path: pathlib.Path) -> None:
     ep = [r["epoch"] for r in records]
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     ax[0].plot(ep, [r["train_loss"] for r in records], "o-", label="train (running)")
-    if "val_loss" in records[-1]:
-        ax[0].plot(ep, [r["val_loss"] for r in records], "^-", label="validation")
-        ax[1].plot(ep, [r["val_error_percent"] for r in records], "^-", label="validation")
-    ax[0].plot(ep, [r["test_loss"] for r in records], "s-", label="test")
-    ax[0].set_xlabel("epoch"), ax[0].set_ylabel("loss ½‖v_out − y‖²"), ax[0].legend()
     ax[1].plot(ep, [r["train_error_percent"] for r in records], "o-", label="train (running)")
-    ax[1].plot(ep, [r["test_error_percent"] for r in records], "s-", label="test")
+    for split, marker in (("val", "^-"), ("test", "s")):
+        # validation every epoch; the test set only where the run ended
+        seen = [r for r in records if f"{split}_loss" in r]
+        if seen:
+            label = "validation" if split == "val" else "test (run's end)"
+            e = [r["epoch"] for r in seen]
+            ax[0].plot(e, [r[f"{split}_loss"] for r in seen], marker, label=label)
+            ax[1].plot(e, [r[f"{split}_error_percent"] for r in seen], marker, label=label)
+    ax[0].set_xlabel("epoch"), ax[0].set_ylabel("loss ½‖v_out − y‖²"), ax[0].legend()
     ax[1].set_xlabel("epoch"), ax[1].set_ylabel("error (%)"), ax[1].legend()
     fig.suptitle(f"{records[-1]['model']} on {records[-1]['dataset']} ({records[-1]['algorithm']})")
     fig.tight_layout()
