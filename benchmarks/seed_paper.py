@@ -87,9 +87,10 @@ def software_mlp(train_data, val_data, test_data, epochs, batch_size, lr, seed, 
                 "epoch": epoch,
                 "train_loss": float(np.mean(losses)),
                 "val_error_percent": float(error(params, val_data.images, val_data.labels)),
-                "test_error_percent": float(error(params, test_data.images, test_data.labels)),
             }
         )
+    # the test set once, at the end, as kirchhoff.train does for the analog networks
+    curve[-1]["test_error_percent"] = float(error(params, test_data.images, test_data.labels))
     return curve, time.perf_counter() - t0
 
 
@@ -108,7 +109,8 @@ def analog_run(name, cfg: TrainConfig):
     return {
         "system": name,
         "config": dataclasses.asdict(cfg),
-        "curve": [{k: r[k] for k in keep} for r in curve],
+        # (test error: the last record only, where the run's end evaluated it)
+        "curve": [{k: r[k] for k in keep if k in r} for r in curve],
         "wall_seconds": wall,
     }, result["network"]
 
@@ -156,20 +158,15 @@ def plot(report, path):
     for ax, block in zip(axes[0], blocks.values(), strict=True):
         for run in block["runs"]:
             ep = [r["epoch"] for r in run["curve"]]
-            (line,) = ax.plot(ep, [r["test_error_percent"] for r in run["curve"]], "-", lw=1.6)
-            ax.plot(
-                ep,
-                [r["val_error_percent"] for r in run["curve"]],
-                ":",
-                color=line.get_color(),
-                lw=1.2,
-            )
+            (line,) = ax.plot(ep, [r["val_error_percent"] for r in run["curve"]], "-", lw=1.4)
+            # the test set was looked at once, at the run's end
+            ax.plot(ep[-1], run["curve"][-1]["test_error_percent"], "s", color=line.get_color())
             line.set_label(f"{run['system']}: {run['curve'][-1]['test_error_percent']:.2f} %")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("epoch")
-        ax.set_ylabel("error (%)  — test solid, validation dotted")
+        ax.set_ylabel("validation error (%); test (once, at the end): squares")
         ax.set_title(f"{block['dataset']} ({block['train_examples']} train)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -1,16 +1,28 @@
 """Throughput benchmark: training examples/s of centered EqProp (exact block coordinate
-descent, fused phases) for DRN-XS and DRN-1H at batch sizes 4 … 512, against the machine's
-dense matmul rate measured in the same run; and the shipped step's closed-form sweeps and
-gradient beside the same step with every derivative taken from the energy by autodiff
-(``closed_forms``: interleaved rounds, medians, and the two gradients' difference).
+descent, fused phases) for DRN-XS and DRN-1H at batch sizes 4 … 512, against a roofline
+measured in the same run; the whole training loop's rate; and the shipped step's
+closed-form sweeps and gradient beside the same step with every derivative taken from the
+energy by autodiff (``closed_forms``: interleaved rounds, medians, and the gradients'
+difference).
 
-FLOP-bound rate = matmul rate / minimum FLOPs per example, counting only the products that
-any implementation must do: the input-to-hidden product once per example (γ·x @ (W₊ − W₋),
-2·n·h1), the layer products of every sweep of every phase, and the weight-gradient products.
-Writes benchmarks/results/throughput.json and throughput.png."""
+The roofline. The machine's two ceilings are measured here: its dense matmul rate (the best
+sustained rate of a 1024² product, the compute peak) and its memory bandwidth (an in-place
+streaming axpy, y ← a·x + y, 3 words moved per element, at several sizes: the rate at the
+size of a step's working set — which on this machine fits in the 32 MiB L3 for DRN-1H — and
+the DRAM rate of a 256 MiB stream). The step timed is the one ``kirchhoff.train`` runs
+(``make_train_step``: phases, statuses, SGD update, device write, projection, the state's
+buffers donated), and its FLOPs and bytes are what XLA's cost analysis counts for that
+compiled program (every fused kernel's operands and results: the passes over the weights
+that forming W₊ − W₋, the update and the projection make are in it). Its bound is
+max(FLOPs / matmul rate, bytes / bandwidth at its working set), and the fraction of the
+roofline is the measured rate over batch / that time. The whole loop (``kirchhoff.train`` on
+the MNIST subset: batching, host transfers, per-step status checks; evaluation excluded) is
+timed separately. Writes benchmarks/results/throughput.json and throughput.png (``--quick``:
+throughput_quick.*)."""
 
 import argparse
 import json
+import os
 import pathlib
 import platform
 import time
@@ -42,8 +54,59 @@ def matmul_gflops(dtype, n=1024, seconds=2.0):
     return best / 1e9
 
 
+def stream_bandwidth(dtype, total_bytes, seconds=0.5):
+    """Best rate, bytes/s, of an in-place axpy y ← 2·x + y over two arrays of
+    ``total_bytes`` together (read x, read y, write y: 1.5 × total_bytes moved per call)."""
+    n = max(1024, int(total_bytes) // (2 * jnp.dtype(dtype).itemsize))
+    x = jnp.ones(n, dtype)
+    y = jnp.ones(n, dtype)
+    f = jax.jit(lambda x, y: 2 * x + y, donate_argnums=1)  # y's buffer reused: no allocation
+    y = f(x, y).block_until_ready()
+    best, t_end, calls = 0.0, time.perf_counter() + seconds, 0
+    while time.perf_counter() < t_end or calls < 3:
+        t0 = time.perf_counter()
+        y = f(x, y).block_until_ready()
+        best = max(best, 3 * n * x.dtype.itemsize / (time.perf_counter() - t0))
+        calls += 1
+    return best
+
+
+def bandwidth_curve(dtype, sizes_mib=(1, 4, 16, 32, 64, 256), seconds=0.5):
+    """{size in MiB: bytes/s} of :func:`stream_bandwidth`."""
+    return {m: stream_bandwidth(dtype, m * 2**20, seconds) for m in sizes_mib}
+
+
+def bandwidth_at(curve, working_set_bytes):
+    """The streaming rate for a working set of this size: the measured size nearest above it
+    (the largest measured one beyond), as a data set that fits a cache streams at its rate."""
+    sizes = sorted(curve)
+    mib = working_set_bytes / 2**20
+    return curve[next((m for m in sizes if m >= mib), sizes[-1])]
+
+
+def step_costs(step, *args):
+    """(FLOPs, bytes accessed, working-set bytes) of one call of the compiled ``step``, as
+    XLA's cost and memory analyses count them (None where the backend does not say)."""
+    compiled = step.lower(*args).compile()
+    flops = nbytes = mem = None
+    try:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        flops, nbytes = float(cost["flops"]), float(cost["bytes accessed"])
+    except Exception as err:  # not every backend reports it
+        print(f"cost analysis unavailable: {err}")
+    try:
+        m = compiled.memory_analysis()
+        mem = int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception as err:
+        print(f"memory analysis unavailable: {err}")
+    return flops, nbytes, mem
+
+
 def flops_per_example(sizes, n_sweeps, n_phases=3):
-    """Minimum FLOPs of one centered-EqProp training example (see module docstring)."""
+    """Minimum FLOPs of one centered-EqProp training example: the input-to-hidden product
+    once (γ·x @ (W₊ − W₋)), the layer products of every sweep of every phase, the
+    weight-gradient products (for reference beside XLA's count of the shipped step)."""
     n_in, layers = sizes[0], list(sizes[1:])
     flops = 2 * n_in * layers[0]  # input drive, once, shared by the phases
     inner = sum(2 * 2 * a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
@@ -147,20 +210,15 @@ def make_derived_step(model, batch, beta, n_sweeps, lr, dtype):
 
 
 def measure(model, batch, n_sweeps, dtype, seconds):
+    """Examples/s of the shipped step, carrying its state from step to step as ``train``
+    does, and its costs (:func:`step_costs`)."""
     sizes = kh.MODELS[model]
-    # the state is carried from step to step, as in training: the step reuses its buffers
     step, params, opt_state = make_step(model, batch, 1.0, n_sweeps, 0.01, dtype, donate=True)
     rng = np.random.default_rng(0)
     n_buf = 8
     xs = [jnp.asarray(rng.random((batch, sizes[0])), dtype) for _ in range(n_buf)]
     ys = [jnp.asarray(np.eye(sizes[-1])[rng.integers(0, 10, batch)], dtype) for _ in range(n_buf)]
-    # peak memory of one step as XLA plans it: arguments + outputs + temporaries
-    mem = None
-    try:
-        m = step.lower(params, opt_state, xs[0], ys[0]).compile().memory_analysis()
-        mem = int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
-    except Exception as err:  # not every backend reports it
-        print(f"memory analysis unavailable: {err}")
+    costs = step_costs(step, params, opt_state, xs[0], ys[0])
     params, opt_state, info = step(params, opt_state, xs[0], ys[0])
     info.loss.block_until_ready()
     n_steps, t0 = 0, time.perf_counter()
@@ -173,7 +231,19 @@ def measure(model, batch, n_sweeps, dtype, seconds):
                 break
     info.loss.block_until_ready()
     elapsed = time.perf_counter() - t0
-    return n_steps * batch / elapsed, mem
+    return n_steps * batch / elapsed, costs
+
+
+def measure_loop(model, batch, n_sweeps, dtype, epochs, tmp):
+    """Examples/s of the whole training loop (``kirchhoff.train`` on the offline MNIST
+    subset: batching, host transfers, each step's status checks), the mean over epochs 2…
+    (the first compiles); evaluation is timed apart by ``train`` and not counted."""
+    cfg = train_config(model, batch, 1.0, n_sweeps, 0.01, dtype)
+    cfg.epochs, cfg.out, cfg.test_limit = epochs, str(tmp / f"{model}_{batch}"), 100
+    kh.train(cfg, progress=False)
+    curve = kh.read_metrics(cfg.out)[1:]
+    seen = sum(r["examples_per_second"] * r["train_seconds"] for r in curve)
+    return seen / sum(r["train_seconds"] for r in curve)
 
 
 def compare_closed_forms(model, batch, n_sweeps, dtype, rounds):
@@ -217,6 +287,41 @@ def compare_closed_forms(model, batch, n_sweeps, dtype, rounds):
     }
 
 
+def roofline_record(model, batch, n_sweeps, dtype, seconds, gflops, bw_curve):
+    """One (model, batch) row: the shipped step's rate, its costs and its roofline."""
+    eps, (flops, nbytes, mem) = measure(model, batch, n_sweeps, dtype, seconds)
+    rec = {
+        "model": model,
+        "batch_size": batch,
+        "examples_per_s": eps,
+        "min_flops_per_example": flops_per_example(kh.MODELS[model], n_sweeps),
+        "peak_memory_bytes": mem,
+    }
+    if flops is None or nbytes is None:
+        return rec
+    bandwidth = bandwidth_at(bw_curve, mem or nbytes)
+    return rec | roofline(eps, batch, flops, nbytes, gflops * 1e9, bandwidth)
+
+
+def roofline(examples_per_s, batch, flops, nbytes, flops_per_s, bytes_per_s):
+    """A step of ``flops`` and ``nbytes`` on a batch takes at least
+    max(flops / flops_per_s, nbytes / bytes_per_s): its roofline rate, which bound sets it,
+    and the fraction of it that ``examples_per_s`` reaches."""
+    t_compute, t_memory = flops / flops_per_s, nbytes / bytes_per_s
+    rate = batch / max(t_compute, t_memory)
+    return {
+        "flops_per_example": flops / batch,
+        "bytes_per_example": nbytes / batch,
+        "arithmetic_intensity_flops_per_byte": flops / nbytes,
+        "bandwidth_gb_s_at_working_set": bytes_per_s / 1e9,
+        "compute_bound_examples_per_s": batch / t_compute,
+        "memory_bound_examples_per_s": batch / t_memory,
+        "roofline_examples_per_s": rate,
+        "bound_by": "memory" if t_memory > t_compute else "compute",
+        "fraction_of_roofline": examples_per_s / rate,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batches", default="4,8,16,32,64,128,256,512")
@@ -224,36 +329,72 @@ def main():
     ap.add_argument("--n-sweeps", type=int, default=4)
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per configuration")
-    ap.add_argument("--quick", action="store_true", help="batches 4,64 and 0.5 s each")
+    ap.add_argument(
+        "--loop-batches", default="16,64,256", help="batch sizes of the whole-loop timing"
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="batches 4,64 and 0.5 s each; writes throughput_quick.* (never the full results)",
+    )
     args = ap.parse_args()
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     dtype = jnp.dtype(args.dtype)
     batches = [4, 64] if args.quick else [int(b) for b in args.batches.split(",")]
+    loop_batches = [64] if args.quick else [int(b) for b in args.loop_batches.split(",")]
     seconds = 0.5 if args.quick else args.seconds
+    models = args.models.split(",")
 
     gflops = matmul_gflops(dtype, seconds=1.0 if args.quick else 3.0)
+    bw_curve = bandwidth_curve(dtype, seconds=0.2 if args.quick else 1.0)
+    print(
+        f"roofline: matmul {gflops:.1f} GFLOP/s; streaming axpy "
+        + ", ".join(f"{m} MiB {b / 1e9:.1f} GB/s" for m, b in bw_curve.items()),
+        flush=True,
+    )
     records = []
-    for model in args.models.split(","):
-        fpe = flops_per_example(kh.MODELS[model], args.n_sweeps)
-        bound = gflops * 1e9 / fpe
+    for model in models:
         for batch in batches:
-            eps, mem = measure(model, batch, args.n_sweeps, dtype, seconds)
-            rec = {
-                "model": model,
-                "batch_size": batch,
-                "examples_per_s": eps,
-                "flops_per_example": fpe,
-                "flop_bound_examples_per_s": bound,
-                "fraction_of_bound": eps / bound,
-                "peak_memory_bytes": mem,
-            }
+            rec = roofline_record(model, batch, args.n_sweeps, dtype, seconds, gflops, bw_curve)
             records.append(rec)
+            frac = rec.get("fraction_of_roofline")
             print(
-                f"{model:7s} batch {batch:4d}: {eps:10.0f} examples/s, {100 * eps / bound:5.1f}% of FLOP bound"
+                f"{model:7s} batch {batch:4d}: {rec['examples_per_s']:10.0f} examples/s"
+                + (
+                    ""
+                    if frac is None
+                    else f", {100 * frac:5.1f}% of the roofline ({rec['bound_by']}-bound, "
+                    f"{rec['flops_per_example'] / 1e6:.2f} MFLOP, "
+                    f"{rec['bytes_per_example'] / 1e3:.0f} kB per example)"
+                ),
+                flush=True,
             )
+    import tempfile
+
+    loop = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            for batch in loop_batches:
+                eps = measure_loop(
+                    model, batch, args.n_sweeps, dtype, 3 if args.quick else 5, pathlib.Path(tmp)
+                )
+                step = next(
+                    (r for r in records if r["model"] == model and r["batch_size"] == batch), None
+                )
+                loop.append(
+                    {
+                        "model": model,
+                        "batch_size": batch,
+                        "examples_per_s": eps,
+                        "fraction_of_step_rate": None
+                        if step is None
+                        else eps / step["examples_per_s"],
+                    }
+                )
+                print(f"{model:7s} batch {batch:4d}: whole loop {eps:10.0f} examples/s", flush=True)
     closed_forms = []
-    for model in args.models.split(","):
+    for model in models:
         for batch in [64] if args.quick else [4, 64, 256]:
             rec = compare_closed_forms(model, batch, args.n_sweeps, dtype, 3 if args.quick else 7)
             closed_forms.append(rec)
@@ -261,21 +402,35 @@ def main():
                 f"{model:7s} batch {batch:4d}: closed forms {rec['speedup']:.2f}x the autodiff-"
                 f"derived step (gradients differ by {rec['weight_gradient_relative_difference']:.1e})"
             )
-    target = [r for r in records if r["model"] == "drn-1h" and r["batch_size"] >= 64]
+    target = next((r for r in records if r["model"] == "drn-1h" and r["batch_size"] == 64), None)
+    target_met = (
+        None
+        if target is None or "fraction_of_roofline" not in target
+        else bool(target["fraction_of_roofline"] >= 0.5 and target["examples_per_s"] >= 10_000)
+    )
     out = {
+        "quick": args.quick,
         "matmul_gflops": gflops,
+        "bandwidth_gb_s": {str(m): b / 1e9 for m, b in bw_curve.items()},
+        "dram_bandwidth_gb_s": bw_curve[max(bw_curve)] / 1e9,
         "dtype": args.dtype,
         "n_sweeps": args.n_sweeps,
         "algorithm": "centered EqProp, exact block coordinate descent, SGD step included",
+        "step": "kirchhoff.make_train_step, state donated, as kirchhoff.train runs it",
+        "costs": "FLOPs and bytes: XLA's cost analysis of the compiled step; working set: its "
+        "memory analysis (arguments + outputs + temporaries)",
         "machine": {
             "processor": platform.processor(),
-            "cpus": jax.local_device_count(),
+            "cpus": os.cpu_count(),
+            "jax_devices": jax.local_device_count(),
             "backend": jax.default_backend(),
         },
         "records": records,
+        "loop": loop,
         "closed_forms": closed_forms,
-        "target": "DRN-1H at batch >= 64 reaches >= 50% of its FLOP-bound rate",
-        "target_met": bool(target) and all(r["fraction_of_bound"] >= 0.5 for r in target),
+        "target": "DRN-1H at batch 64: >= 50% of the roofline and >= 10,000 examples/s "
+        "(the shipped step)",
+        "target_met": target_met,
         "reference_pytorch_examples_per_s": {
             "drn-1h": 117,
             "drn-xs": 700,
@@ -285,46 +440,57 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "throughput_quick" if args.quick else "throughput"
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
+    plot(out, RESULTS / f"{name}.png")
+    print(
+        f"throughput: matmul {gflops:.1f} GFLOP/s, stream {out['dram_bandwidth_gb_s']:.1f} GB/s"
+        + (
+            ""
+            if target is None
+            else f"; DRN-1H batch 64: {target['examples_per_s']:.0f} examples/s, "
+            f"{100 * target.get('fraction_of_roofline', float('nan')):.0f}% of its roofline"
+        )
+        + f"; target {'met' if target_met else 'NOT met'}"
+    )
 
+
+def plot(out, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model in args.models.split(","):
-        rs = [r for r in records if r["model"] == model]
-        ax.loglog(
-            [r["batch_size"] for r in rs],
-            [r["examples_per_s"] for r in rs],
-            "o-",
-            label=f"{model} measured",
-        )
-        ax.axhline(
-            rs[0]["flop_bound_examples_per_s"],
-            ls="--",
-            color=ax.lines[-1].get_color(),
-            label=f"{model} FLOP bound",
-        )
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for model in dict.fromkeys(r["model"] for r in out["records"]):
+        rs = [r for r in out["records"] if r["model"] == model]
+        b = [r["batch_size"] for r in rs]
+        (line,) = ax.loglog(b, [r["examples_per_s"] for r in rs], "o-", label=f"{model} step")
+        if all("roofline_examples_per_s" in r for r in rs):
+            ax.loglog(
+                b,
+                [r["roofline_examples_per_s"] for r in rs],
+                "--",
+                color=line.get_color(),
+                label=f"{model} roofline",
+            )
+        lp = [r for r in out["loop"] if r["model"] == model]
+        if lp:
+            ax.loglog(
+                [r["batch_size"] for r in lp],
+                [r["examples_per_s"] for r in lp],
+                "s",
+                mfc="none",
+                color=line.get_color(),
+                label=f"{model} whole loop",
+            )
     ax.set_xlabel("batch size"), ax.set_ylabel("training examples / s"), ax.legend(fontsize=8)
-    ax.set_title(f"centered EqProp throughput ({args.dtype}, {gflops:.0f} GFLOP/s matmul)")
+    ax.set_title(
+        f"centered EqProp ({out['dtype']}; {out['matmul_gflops']:.0f} GFLOP/s, "
+        f"{out['dram_bandwidth_gb_s']:.0f} GB/s DRAM)",
+        fontsize=10,
+    )
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=110)
-    best = max(
-        (r for r in records if r["model"] == "drn-1h"),
-        key=lambda r: r["examples_per_s"],
-        default=None,
-    )
-    print(
-        f"throughput: matmul {gflops:.1f} GFLOP/s; "
-        + (
-            f"DRN-1H best {best['examples_per_s']:.0f} ex/s at batch {best['batch_size']} "
-            f"({100 * best['fraction_of_bound']:.0f}% of bound); "
-            if best
-            else ""
-        )
-        + f"target (DRN-1H batch>=64 at >=50% of bound) {'met' if out['target_met'] else 'NOT met'}"
-    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -251,3 +251,16 @@ def diode_forward_currents(circuit: kh.Circuit, free, inputs):
     current = np.where(upper, drawn[nodes], -drawn[nodes])
     bound = np.where(upper, hi[nodes], lo[nodes])
     return current, bound, np.asarray(free)[nodes]
+
+
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (benchmarks are scripts, not a package), imported
+    by path so that tests can check their arithmetic without running them."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
