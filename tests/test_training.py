@@ -325,3 +325,21 @@ def test_cli_names_the_recipe_for_a_model_and_dataset(tmp_path, capsys):
     argv = ["train", "--recipe", "drn-1h-fashion-mnist", "--epochs", "0"]
     assert main([*argv, "--out", str(tmp_path / "b")]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_step_reports_converged_as_its_statuses_say():
+    """The loop reads each step's `converged` booleans (computed in the step) instead of
+    comparing statuses itself: they must be the statuses' SUCCESS, phase by phase."""
+    cfg = TrainConfig(model="drn:784-8-10", batch_size=4, n_sweeps=1, phase_rtol=1e-9)
+    net = build_model(cfg)
+    params, static = eqx.partition(net, net.trainable_filter())
+    optimizer = kh.build_optimizer(cfg)
+    step = kh.make_train_step(cfg, static, optimizer)
+    x = np.random.default_rng(0).random((4, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
+    _, _, info = step(params, optimizer.init(params), x, y)
+    for k, name in enumerate(info.phases):
+        expected = np.asarray(info.phase(name)[0] == kh.Status.SUCCESS)
+        assert np.array_equal(np.asarray(info.converged[k]), expected)
+    # one sweep at a strict tolerance leaves some phase unconverged: both values occur
+    assert not np.all(np.asarray(info.converged))

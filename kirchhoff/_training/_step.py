@@ -39,6 +39,9 @@ class StepInfo(eqx.Module):
     outputs: jax.Array  # free-phase output potentials (batch, n_outputs)
     status: Status  # (phase, batch): each phase's Status per example
     residual: jax.Array  # (phase, batch): max |KCL| per example, amperes (a bound; see phases)
+    # (phase, batch): status == SUCCESS, computed in the step, so the loop reads booleans
+    # rather than dispatching a comparison per step
+    converged: jax.Array
     phases: tuple[str, ...] = eqx.field(static=True)  # the rows' phase names
     power: jax.Array | None = None  # (phase, batch): watts dissipated per example, or None
 
@@ -131,6 +134,7 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
             outputs=out,
             status=jax.tree.map(lambda *s: jnp.stack(s), *(eq.status for eq in phases.values())),
             residual=jnp.stack([eq.residual for eq in phases.values()]),
+            converged=jnp.stack([eq.status == Status.SUCCESS for eq in phases.values()]),
             phases=tuple(phases),
             power=power,
         )
