@@ -21,6 +21,7 @@ timed separately. Writes benchmarks/results/throughput.json and throughput.png (
 throughput_quick.*)."""
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -238,8 +239,12 @@ def measure_loop(model, batch, n_sweeps, dtype, epochs, tmp):
     """Examples/s of the whole training loop (``kirchhoff.train`` on the offline MNIST
     subset: batching, host transfers, each step's status checks), the mean over epochs 2…
     (the first compiles); evaluation is timed apart by ``train`` and not counted."""
-    cfg = train_config(model, batch, 1.0, n_sweeps, 0.01, dtype)
-    cfg.epochs, cfg.out, cfg.test_limit = epochs, str(tmp / f"{model}_{batch}"), 100
+    cfg = dataclasses.replace(  # (replace, not assignment: the config checks its fields)
+        train_config(model, batch, 1.0, n_sweeps, 0.01, dtype),
+        epochs=epochs,
+        out=str(tmp / f"{model}_{batch}"),
+        test_limit=100,
+    )
     kh.train(cfg, progress=False)
     curve = kh.read_metrics(cfg.out)[1:]
     seen = sum(r["examples_per_second"] * r["train_seconds"] for r in curve)

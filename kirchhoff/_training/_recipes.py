@@ -63,11 +63,12 @@ _DRN_COMMON: dict[str, Any] = dict(
 #   on a 10,000-image split); batch 64, lr 0.4: 11.38 % after 30 of 60 epochs, against
 #   10.68 % with momentum 0.9 (lr 0.04) at the same epoch: momentum is what large batches need;
 # - momentum 0.9, lr 0.04, batch 64: 10.16 % after 60 epochs, 9.80 % after 100 — but 100
-#   epochs at batch 64 take ~11 minutes here, over the budget;
-# - momentum 0.9, batch 128, 120 epochs (~9 minutes): lr 0.08 9.94 %, lr 0.12 9.92 %, lr 0.08
-#   with β 0.5 9.90 % — within two images of each other; kept β 1 (as every DRN recipe) and
-#   the lower rate. (The old settings, batch 16 and plain SGD at lr 0.1, take 28 minutes for
-#   100 epochs.)
+#   epochs at batch 64 would take ~11 minutes here (estimated from its epochs' time), over
+#   the budget;
+# - momentum 0.9, batch 128, 120 epochs (483 s as the benchmark runs it): lr 0.08 9.94 %,
+#   lr 0.12 9.92 %, lr 0.08 with β 0.5 9.90 % — within two images of each other; kept β 1
+#   (as every DRN recipe) and the lower rate. (The old settings, batch 16 and plain SGD at
+#   lr 0.1, took 28 minutes for 100 epochs.)
 _DRN_1H_FASHION: dict[str, Any] = dict(
     _DRN_COMMON,
     model="drn-1h",

@@ -236,17 +236,13 @@ class _Run:
         }
 
 
-def _validation(net, cfg: TrainConfig, val_data) -> dict:
-    """The epoch's validation loss and error, or nothing without a validation split."""
-    if val_data is None:
+def _scores(net, cfg: TrainConfig, data, split: str) -> dict:
+    """``{split}_loss`` and ``{split}_error_percent`` of ``net`` on ``data`` (nothing for no
+    data: a run without a validation split)."""
+    if data is None:
         return {}
-    ev = evaluate(net, val_data, cfg.eval_sweeps)
-    return {"val_loss": ev["loss"], "val_error_percent": ev["error_percent"]}
-
-
-def _test(net, cfg: TrainConfig, test_data) -> dict:
-    ev = evaluate(net, test_data, cfg.eval_sweeps)
-    return {"test_loss": ev["loss"], "test_error_percent": ev["error_percent"]}
+    ev = evaluate(net, data, cfg.eval_sweeps)
+    return {f"{split}_loss": ev["loss"], f"{split}_error_percent": ev["error_percent"]}
 
 
 def _picked(records: list[dict]) -> dict:
@@ -372,7 +368,7 @@ def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_af
             "algorithm": cfg.algorithm,
             "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "train_error_percent": 100.0 * wrong / max(seen, 1),
-            **_validation(net, cfg, val_data),
+            **_scores(net, cfg, val_data, "val"),
             "max_free_residual_amps": phases["free"]["max_residual_amps"] if phases else 0.0,
             "phases": phases,
             **run.power_summary(),
@@ -382,7 +378,7 @@ def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_af
             rec["early_stopped"] = True
         if stop or epoch == cfg.epochs:
             # the run's end: the only time the test set is looked at
-            rec |= _test(net, cfg, test_data)
+            rec |= _scores(net, cfg, test_data, "test")
         t_end = time.perf_counter()
         rec |= {
             "epoch_seconds": t_end - t0,
@@ -406,7 +402,11 @@ def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_af
             data_sha256=data_sha256,
         )
         append_metrics(out, rec)
-        last = stop or epoch == cfg.epochs or (stop_after_epoch or cfg.epochs) <= epoch
+        last = (
+            stop
+            or epoch == cfg.epochs
+            or (stop_after_epoch is not None and epoch >= stop_after_epoch)
+        )
         if last or time.perf_counter() - plotted >= _PLOT_EVERY_S:
             # drawing the curve costs ~0.5–1 s: over a run of 100 short epochs, a tenth of it
             plot_learning_curve(records, out / CURVE)
