@@ -107,3 +107,12 @@ from ._training import read_metrics as read_metrics
 from ._training import train as train
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``kh.plot`` without importing matplotlib and schemdraw on ``import kirchhoff``
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'kirchhoff' has no attribute {name!r}")

@@ -405,28 +405,15 @@ def write_result(out: pathlib.Path, result: dict) -> None:
 
 
 def plot_learning_curve(records: list[dict], path: pathlib.Path) -> None:
-    import matplotlib
+    # a Figure of its own, outside pyplot: training inside a notebook must not switch the
+    # notebook's backend (matplotlib.use) or leave figures for it to display
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plot import learning_curve
 
-    ep = [r["epoch"] for r in records]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax[0].plot(ep, [r["train_loss"] for r in records], "o-", label="train (running)")
-    ax[1].plot(ep, [r["train_error_percent"] for r in records], "o-", label="train (running)")
-    for split, marker in (("val", "^-"), ("test", "s")):
-        # validation every epoch; the test set only where the run ended
-        seen = [r for r in records if f"{split}_loss" in r]
-        if seen:
-            label = "validation" if split == "val" else "test (run's end)"
-            e = [r["epoch"] for r in seen]
-            ax[0].plot(e, [r[f"{split}_loss"] for r in seen], marker, label=label)
-            ax[1].plot(e, [r[f"{split}_error_percent"] for r in seen], marker, label=label)
-    ax[0].set_xlabel("epoch"), ax[0].set_ylabel("loss ½‖v_out − y‖²"), ax[0].legend()
-    ax[1].set_xlabel("epoch"), ax[1].set_ylabel("error (%)"), ax[1].legend()
-    fig.suptitle(f"{records[-1]['model']} on {records[-1]['dataset']} ({records[-1]['algorithm']})")
+    fig = Figure(figsize=(9, 3.5))
+    learning_curve(records, axes=fig.subplots(1, 2))
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=110)
-    plt.close(fig)
     _atomic_write(pathlib.Path(path), png.getvalue())
