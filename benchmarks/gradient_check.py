@@ -212,36 +212,33 @@ def best(records, name, dtype, variant):
 
 
 def plot(records, slopes, floors, path):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from kirchhoff.plot import VARIANT_COLORS, estimator_errors
 
     names = list(slopes)
     dtypes = list(slopes[names[0]])
-    fig, axes = plt.subplots(
-        len(names), len(dtypes), figsize=(6 * len(dtypes), 4.4 * len(names)), squeeze=False
-    )
-    colors = dict(positive="tab:red", negative="tab:blue", centered="tab:green")
+    fig = Figure(figsize=(6 * len(dtypes), 4.4 * len(names)))
+    axes = fig.subplots(len(names), len(dtypes), squeeze=False)
     for row, name in zip(axes, names, strict=True):
         for ax, dtype in zip(row, dtypes, strict=True):
             mine = [r for r in records if r["circuit"] == name and r["dtype"] == dtype]
+            curves = {}
             for variant in kh.VARIANTS:
                 pts = sorted((r["beta"], r["rel_error"]) for r in mine if r["variant"] == variant)
-                b, e = np.array(pts).T
+                curves[variant] = np.array(pts).T
+            betas = curves["centered"][0]
+            assert all(np.array_equal(b, betas) for b, _ in curves.values())
+            fitted = {v: slopes[name][dtype][v]["slope"] for v in kh.VARIANTS}
+            estimator_errors(betas, {v: e for v, (_, e) in curves.items()}, ax=ax, slopes=fitted)
+            for variant, (b, e) in curves.items():
                 s = slopes[name][dtype][variant]
-                label = variant + (f" (slope {s['slope']:.2f})" if s["slope"] is not None else "")
-                ax.loglog(b, e, "o-", color=colors[variant], ms=3.5, lw=1.2, label=label)
+                color = VARIANT_COLORS[variant]
                 if s["slope"] is not None:  # the fitted range, drawn thick
                     sel = (b >= s["beta_min"]) & (b <= s["beta_max"])
-                    ax.loglog(b[sel], e[sel], "-", color=colors[variant], lw=5, alpha=0.25)
+                    ax.loglog(b[sel], e[sel], "-", color=color, lw=5, alpha=0.25)
                 # where the fit stops trusting the points
-                ax.axhline(
-                    FLOOR_MARGIN * floors[name][dtype][variant],
-                    color=colors[variant],
-                    ls=":",
-                    lw=1,
-                )
+                ax.axhline(FLOOR_MARGIN * floors[name][dtype][variant], color=color, ls=":", lw=1)
             top = best(records, name, dtype, "centered")
             ax.plot(
                 [top["beta"]],
@@ -253,15 +250,12 @@ def plot(records, slopes, floors, path):
             ax.plot([], [], "k:", lw=1, label=f"{FLOOR_MARGIN:.0f}× round-off floor (per variant)")
             ax.axhline(MAX_FIT_ERROR, color="grey", lw=0.8, ls="--")
             ax.set_ylim(max(1e-16, 0.3 * min(r["rel_error"] for r in records)), 10)
-            ax.set_xlabel("β (siemens)")
             ax.set_ylabel("relative error vs float64 implicit autodiff")
             ax.set_title(f"{name} — {dtype}")
-            ax.grid(True, which="major", alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("EqProp gradient estimators vs implicit differentiation, float32 and float64")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # ---- other learning rules on a layered network ------------------------------------------------

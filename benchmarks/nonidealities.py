@@ -208,40 +208,15 @@ def main():
 
 
 def _plot(rows, path):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from kirchhoff.plot import nonideality_effects
 
     xs = [r for r in rows if r["model"] == "drn-xs"]
-    axes_names = [a for a in SWEEPS if any(r["axis"] == a for r in xs)] + ["preset"]
-    fig, axes = plt.subplots(1, len(axes_names), figsize=(3.2 * len(axes_names), 3.2))
-    axes = np.atleast_1d(axes)
-    ideal = {r["algorithm"]: r["test_error_percent"] for r in xs if r["axis"] == "ideal"}
-    for ax, name in zip(axes, axes_names, strict=True):
-        for algorithm in sorted({r["algorithm"] for r in xs}):
-            pts = [r for r in xs if r["axis"] == name and r["algorithm"] == algorithm]
-            if name == "preset":
-                labels = [str(r["value"]) for r in pts]
-                ax.plot(
-                    range(len(pts)), [r["test_error_percent"] for r in pts], "o", label=algorithm
-                )
-                ax.set_xticks(range(len(pts)), labels, rotation=60, fontsize=7)
-            else:
-                ax.plot(
-                    [r["value"] for r in pts],
-                    [r["test_error_percent"] for r in pts],
-                    "o-",
-                    label=algorithm,
-                )
-                if name in ("levels", "write_noise", "read_noise", "stuck_fraction"):
-                    ax.set_xscale("log")
-            if algorithm in ideal:
-                ax.axhline(ideal[algorithm], lw=0.6, ls=":", color=ax.lines[-1].get_color())
-        ax.set_title(name, fontsize=9)
-        ax.set_ylim(0, 100)
+    n = len({r["axis"] for r in xs} - {"ideal", "preset"}) + any(r["axis"] == "preset" for r in xs)
+    fig = Figure(figsize=(3.2 * n, 3.2))
+    axes = nonideality_effects(xs, axes=fig.subplots(1, n, squeeze=False)[0])
     axes[0].set_ylabel("DRN-XS test error (%)")
-    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

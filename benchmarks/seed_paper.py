@@ -147,33 +147,19 @@ def summary(run):
 
 
 def plot(report, path):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    from kirchhoff.plot import error_curves
 
     blocks = report["datasets"]
-    fig, axes = plt.subplots(1, len(blocks), figsize=(6 * len(blocks), 4), squeeze=False)
-    for ax, block in zip(axes[0], blocks.values(), strict=True):
-        for run in block["runs"]:
-            ep = [r["epoch"] for r in run["curve"]]
-            (line,) = ax.plot(ep, [r["val_error_percent"] for r in run["curve"]], "-", lw=1.4)
-            # the test set was looked at once, at the run's end
-            ax.plot(ep[-1], run["curve"][-1]["test_error_percent"], "s", color=line.get_color())
-            line.set_label(f"{run['system']}: {run['curve'][-1]['test_error_percent']:.2f} %")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation error (%); test (once, at the end): squares")
+    fig = Figure(figsize=(6 * len(blocks), 4))
+    axes = fig.subplots(1, len(blocks), squeeze=False)[0]
+    for ax, block in zip(axes, blocks.values(), strict=True):
+        error_curves({run["system"]: run["curve"] for run in block["runs"]}, ax=ax, log=True)
         ax.set_title(f"{block['dataset']} ({block['train_examples']} train)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
     fig.suptitle("Kendall et al. 2020's network (EqProp) vs an equal-size software network")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main():

@@ -19,6 +19,8 @@ import pathlib
 import shutil
 import time
 
+import numpy as np
+
 from kirchhoff import RECIPE_VERSIONS, TrainConfig, read_metrics, train
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -87,36 +89,33 @@ def run_recipe(name: str, quick: bool) -> dict:
 
 
 def plot(runs: list[dict], path: pathlib.Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from kirchhoff.plot import error_curves
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.8 * len(runs), 3.6), squeeze=False)
-    for ax, run in zip(axes[0], runs, strict=True):
+    fig = Figure(figsize=(4.8 * len(runs), 3.6))
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, run in zip(axes, runs, strict=True):
         c = run["curve"]
-        elapsed, t = [], 0.0
-        for r in c:  # the run's clock at each epoch's end (compilation and loading apart)
-            t += r["train_seconds"] + r["eval_seconds"]
-            elapsed.append(t / 60)
-        ax.plot(elapsed, [r["train_error_percent"] for r in c], "-", label="train (running)")
-        ax.plot(elapsed, [r["val_error_percent"] for r in c], "-", label="validation")
-        ax.plot(elapsed[-1], run["final_test_error_percent"], "s", label="test (once, at the end)")
+        # the run's clock at each epoch's end (compilation and loading apart)
+        elapsed = np.cumsum([r["train_seconds"] + r["eval_seconds"] for r in c]) / 60
+        ax.plot(elapsed, [r["train_error_percent"] for r in c], "-", color="C7", label="train")
+        curve = [dict(r) for r in c]
+        curve[-1]["test_error_percent"] = run["final_test_error_percent"]
+        error_curves(
+            {"validation": curve}, ax=ax, x="minutes", picked={"validation": run["picked_epoch"]}
+        )
         if run["target_test_error_percent"] is not None:
             ax.axhline(run["target_test_error_percent"], ls=":", color="k", label="target")
         if run["target_wall_seconds"] is not None:
             ax.axvline(run["target_wall_seconds"] / 60, ls=":", color="grey")
-        if run["picked_epoch"] is not None:
-            k = run["picked_epoch"] - 1
-            ax.plot(elapsed[k], c[k]["val_error_percent"], "v", color="C1", label="picked")
         top = max(r["val_error_percent"] for r in c)
         ax.set_ylim(0, min(3 * run["final_test_error_percent"], top + 2))
-        ax.set_xlabel("minutes of training and evaluation"), ax.set_ylabel("error (%)")
+        ax.set_ylabel("error (%); test once, at the end (square)")
         ax.set_title(f"{run['recipe']}: {run['final_test_error_percent']:.2f} % test", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main():
