@@ -297,6 +297,14 @@ def test_every_train_flag_has_help_with_its_default(capsys):
         assert action.dest in fields | {"resume", "no_progress"}, action.dest
 
 
+def test_every_recipe_keeps_a_validation_split():
+    """The recipes' settings were chosen on a validation split, and running one validates on
+    that split every epoch (the seed recipes had none before version 2)."""
+    for name in RECIPES:
+        cfg = TrainConfig.from_recipe(name, out="unused")
+        assert cfg.val_size and cfg.val_size > 0, name
+
+
 def test_drn_recipes_train_from_the_cli(tmp_path, capsys):
     """`--recipe drn-xs-mnist-subset` runs the recipe's settings, flags override them, and
     the result records the recipe's version and the epoch validation picked."""

@@ -97,15 +97,17 @@ _DRN_XS_SUBSET: dict[str, Any] = dict(
 )
 
 RECIPES: dict[str, dict[str, Any]] = {
-    "seed-mnist": dict(_SEED_COMMON, dataset="mnist_subset", epochs=30),
-    "seed-fashion-mnist": dict(_SEED_COMMON, dataset="fashion_mnist", epochs=30),
+    # (version 2: the validation splits the settings were chosen on, as benchmarks/seed_paper.py
+    # always held out; version 1 had none, so its runs trained on those images too)
+    "seed-mnist": dict(_SEED_COMMON, dataset="mnist_subset", epochs=30, val_size=500),
+    "seed-fashion-mnist": dict(_SEED_COMMON, dataset="fashion_mnist", epochs=30, val_size=5000),
     "drn-1h-fashion-mnist": _DRN_1H_FASHION,
     "drn-xs-mnist-subset": _DRN_XS_SUBSET,
 }
 
 RECIPE_VERSIONS: dict[str, int] = {
-    "seed-mnist": 1,
-    "seed-fashion-mnist": 1,
+    "seed-mnist": 2,
+    "seed-fashion-mnist": 2,
     "drn-1h-fashion-mnist": 1,
     "drn-xs-mnist-subset": 1,
 }

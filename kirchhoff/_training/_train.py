@@ -154,7 +154,9 @@ class _Run:
 
     def epoch(self, step_fn, train_data, epoch: int, n_batches: int, eye, dtype):
         """One epoch of steps; returns (losses, wrong, seen, phase_log)."""
-        from tqdm.auto import tqdm
+        # the plain text bar: tqdm.auto's notebook bar needs ipywidgets, and without them it
+        # warns in every notebook that trains, even with the bar disabled
+        from tqdm import tqdm
 
         cfg = self.cfg
         it = batches(train_data, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
