@@ -608,8 +608,9 @@ def pulse_response(
             (``kh.PulsedDevice``, e.g. from ``kh.device_preset``) is programmed one pulse at a
             time, as training programs it, so its write noise shows: ``n_devices`` cells, each
             a thin line, in units of its ``g_max``.
-        n_pulses: pulses each way (default: the response's own count up, for level-based
-            responses, else 100).
+        n_pulses: pulses each way (default: each response's own count up for level-based
+            responses, else the number of nominal steps that span the range, 1/step, at most
+            5,000).
         n_devices: cells drawn per device.
         seed: PRNG seed of the write noise.
         ax: the Axes (default: a new figure).
@@ -628,8 +629,10 @@ def pulse_response(
     for i, (label, dev) in enumerate(devices.items()):
         response = getattr(dev, "response", dev)
         n = n_pulses
-        if n is None:
-            n = max(response.pulses) if hasattr(response, "pulses") else 100
+        if n is None and hasattr(response, "pulses"):
+            n = max(response.pulses)
+        elif n is None:  # soft bounds, exponential steps: as many nominal steps as span it
+            n = int(min(5000, math.ceil(1.0 / float(response.nominal_step()[0]))))
         color = f"C{i}"
         if hasattr(dev, "program"):  # a device: one nominal step's update per pulse
             up, down = response.nominal_step()
@@ -709,7 +712,7 @@ def nonideality_effects(rows: Sequence[Mapping], *, axes=None, model: str | None
             if algorithm in ideal:
                 ax.axhline(ideal[algorithm], lw=0.8, ls=":", color=color)
         ax.set_title(name, fontsize=9)
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, min(100.0, 1.15 * max(r["test_error_percent"] for r in rows)))
     axs[0].set_ylabel("test error (%)")
     axs[0].legend(fontsize=7)
     return axs

@@ -66,7 +66,7 @@ class TrainConfig:
     device: str = "ideal"
     device_levels: int | None = None  # "pulsed": number of conductance levels (256)
     nonlinearity: float | None = None  # "pulsed": NeuroSim NL of both branches (0)
-    asymmetry: float | None = None  # up pulses (1 + a)× and down pulses (1 − a)× nominal
+    asymmetry: float | None = None  # aihwkit's up_down: the weaker direction (1 − |a|)× nominal
     write_noise: float | None = None  # cycle-to-cycle, relative to each pulse's step
     read_noise: float | None = None  # relative, drawn afresh in every phase
     d2d: float | None = None  # device-to-device spread of step size and bounds (relative)
