@@ -2,7 +2,11 @@
 warnings as errors (bar jaxopt's known one)."""
 
 import os
+import pathlib
 import shutil
+import subprocess
+import sys
+import tempfile
 import warnings
 
 import jax
@@ -26,6 +30,9 @@ def pytest_configure(config):
     # tfds/absl and matplotlib emit deprecation chatter from their own internals
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:tensorflow_datasets.*")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:absl.*")
+    config.addinivalue_line(
+        "markers", "background(name): runs in a process started after collection (conftest)"
+    )
 
 
 @pytest.fixture
@@ -53,3 +60,99 @@ def _fresh_compilation_caches():
     compiler crashed (a segmentation fault late in a full run)."""
     yield
     jax.clear_caches()
+
+
+# ---- work that runs in a process of its own, beside the rest of the suite ----------------------
+# Two parts of the suite are whole processes: this module's float32 twin (test_precision.py
+# with x64 off) and the notebooks at the CI size (each in a Jupyter kernel). Their tests
+# (marked ``background``) start them right after collection and are moved to the end of the
+# run, so the processes use the second core while the other tests run, and the tests only
+# collect what they did.
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _background_commands(tmp: pathlib.Path, marked) -> dict:
+    notebooks = [
+        i.callspec.params["path"].name
+        for i in marked
+        if i.get_closest_marker("background").args[0] == "notebooks"
+    ]
+    precision = ROOT / "tests" / "test_precision.py"
+    return {
+        "float32": (
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(precision)],
+            {"KIRCHHOFF_TEST_X64": "0"},
+        ),
+        "notebooks": (
+            [sys.executable, str(ROOT / "notebooks" / "execute.py"), "--small", "--out", str(tmp)]
+            + notebooks,
+            {},
+        ),
+    }
+
+
+class BackgroundJob:
+    """A subprocess started after collection; ``wait`` returns (returncode, output)."""
+
+    def __init__(self, argv, env, out_dir: pathlib.Path):
+        self.out_dir = out_dir
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.result = None
+
+    def wait(self, timeout: float):
+        if self.result is None:
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.seek(0)
+            self.result = (self.proc.returncode, self.log.read())
+        return self.result
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_JOBS: dict[str, BackgroundJob] = {}
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected what will not run
+def pytest_collection_modifyitems(session, config, items):
+    marked = [i for i in items if i.get_closest_marker("background")]
+    if not marked:
+        return
+    items[:] = [i for i in items if i not in marked] + marked  # theirs last
+    if config.option.collectonly:
+        return
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="kirchhoff-background-"))
+    commands = _background_commands(tmp, marked)
+    for name in dict.fromkeys(i.get_closest_marker("background").args[0] for i in marked):
+        if name == "float32" and not jax.config.jax_enable_x64:
+            continue  # this is the float32 process itself
+        argv, env = commands[name]
+        _JOBS[name] = BackgroundJob(argv, env, tmp)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for job in _JOBS.values():
+        job.stop()
+
+
+@pytest.fixture
+def background_job(request):
+    """The background job named by the test's ``background`` marker."""
+    name = request.node.get_closest_marker("background").args[0]
+    if name not in _JOBS:
+        pytest.skip(f"background job {name!r} was not started")
+    return _JOBS[name]

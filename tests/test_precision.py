@@ -6,10 +6,6 @@ The whole module runs twice: in this (x64) process for float32 and float64 circu
 more in a fresh process with JAX's x64 mode off (``test_float32_process``), where everything
 is float32 by default, as a new user's session is."""
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -269,17 +265,10 @@ def test_float32_training_run_learns(tmp_path):
 
 # ---- the float32 process ------------------------------------------------------------------
 @pytest.mark.skipif(not X64, reason="this is the float32 process itself")
-def test_float32_process():
-    """This module again in a fresh interpreter with JAX's x64 mode off (float32 default)."""
-    env = {**os.environ, "KIRCHHOFF_TEST_X64": "0"}
-    here = os.path.dirname(__file__)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        cwd=os.path.dirname(here),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and "failed" not in proc.stdout
+@pytest.mark.background("float32")
+def test_float32_process(background_job):
+    """This module again in a fresh interpreter with JAX's x64 mode off (float32 default),
+    started by conftest after collection so that it runs beside the rest of the suite."""
+    returncode, output = background_job.wait(timeout=1500)
+    assert returncode == 0, output[-9000:]
+    assert " passed" in output and "failed" not in output
