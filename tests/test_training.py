@@ -182,8 +182,9 @@ def test_cli_recipe_with_overrides_and_validation(tmp_path, capsys):
     cfg = saved["config"]
     # the flags given win; everything else is the recipe's
     assert cfg["epochs"] == 1 and cfg["train_limit"] == 300 and cfg["val_size"] == 100
-    assert {k: cfg[k] for k in RECIPES["seed-mnist"] if k != "epochs"} == {
-        k: v for k, v in RECIPES["seed-mnist"].items() if k != "epochs"
+    given = ("epochs", "val_size")
+    assert {k: cfg[k] for k in RECIPES["seed-mnist"] if k not in given} == {
+        k: v for k, v in RECIPES["seed-mnist"].items() if k not in given
     }
     assert saved["train_examples"] == 200 and saved["val_examples"] == 100
     assert 0.0 <= saved["final"]["val_error_percent"] <= 100.0
