@@ -138,7 +138,13 @@ def layered_phases(
     check_phase_settings("layered_phases", beta, n_sweeps, rtol)
     check_variant(variant, "layered_phases")
     net.require_read("layered_phases")
-    return _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol)
+    return _phases_jit(net, inputs, targets, _as_data(beta), n_sweeps, variant, rtol)
+
+
+def _as_data(beta):
+    """β as an array (weakly typed, like the Python number it may be), so that a compiled
+    function takes it as data: a new β is not a new compilation."""
+    return jnp.asarray(beta)
 
 
 def _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol):
@@ -166,6 +172,12 @@ def _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol):
     else:
         (neg_eq,) = nudged_eqs
     return LayeredPhases(free, pos, neg, free_eq, pos_eq, neg_eq)
+
+
+# Compiled once per network structure, batch shape, sweep count and variant (Python ints and
+# strings are static to filter_jit; β is passed as data). Called eagerly, the sweeps ran op
+# by op: seconds per call on a small network. Under an outer jit these are inlined.
+_phases_jit = eqx.filter_jit(_layered_phases)
 
 
 def _layered_phases_read_afresh(net, key, inputs, targets, beta, n_sweeps, variant, rtol):
@@ -220,6 +232,16 @@ def layered_eqprop_gradient(
     check_batch("layered_eqprop_gradient", net, inputs, targets)
     check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
     check_variant(variant, "layered_eqprop_gradient")
+    return _eqprop_gradient_jit(
+        net, inputs, targets, _as_data(beta), n_sweeps, variant, rtol, skip_unconverged, key
+    )
+
+
+@eqx.filter_jit
+def _eqprop_gradient_jit(
+    net, inputs, targets, beta, n_sweeps, variant, rtol, skip_unconverged, key
+):
+    """:func:`layered_eqprop_gradient` on arguments already checked, compiled."""
     if net.noisy_read and key is not None:
         net, ph = _layered_phases_read_afresh(
             net, key, inputs, targets, beta, n_sweeps, variant, rtol
