@@ -100,10 +100,9 @@ def plot(runs: list[dict], path: pathlib.Path) -> None:
         # the run's clock at each epoch's end (compilation and loading apart)
         elapsed = np.cumsum([r["train_seconds"] + r["eval_seconds"] for r in c]) / 60
         ax.plot(elapsed, [r["train_error_percent"] for r in c], "-", color="C7", label="train")
-        curve = [dict(r) for r in c]
-        curve[-1]["test_error_percent"] = run["final_test_error_percent"]
+        # (the last record carries the test error, evaluated once at the run's end)
         error_curves(
-            {"validation": curve}, ax=ax, x="minutes", picked={"validation": run["picked_epoch"]}
+            {"validation": c}, ax=ax, x="minutes", picked={"validation": run["picked_epoch"]}
         )
         if run["target_test_error_percent"] is not None:
             ax.axhline(run["target_test_error_percent"], ls=":", color="k", label="target")

@@ -92,18 +92,16 @@ def _fmt(value: float, unit: str) -> str:
 
 def _ground_nodes(circuit: Circuit) -> set:
     """Nodes held at a constant 0 V by a ``VoltageSource`` (``Ground``): drawn as ground."""
-    out = set()
-    for e in circuit.elements:
-        if isinstance(e, VoltageSource):
-            for name, v in zip(
-                e.node, np.broadcast_to(np.asarray(e.volts), (e.size,)), strict=True
-            ):
-                if float(v) == 0.0:
-                    out.add(name)
-    return out
+    return {
+        name
+        for e in circuit.elements
+        if isinstance(e, VoltageSource)
+        for name, v in zip(e.node, np.asarray(e.volts), strict=True)
+        if float(v) == 0.0
+    }
 
 
-def _edges(circuit: Circuit, ground: set) -> list[tuple]:
+def _edges(circuit: Circuit) -> list[tuple]:
     """(kind, element, index, node a, node b) for every two-node element or amplifier."""
     edges = []
     for e in circuit.elements:
@@ -172,7 +170,7 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
             "(a LayeredNetwork draws through .to_circuit())"
         )
     ground = _ground_nodes(circuit)
-    edges = _edges(circuit, ground)
+    edges = _edges(circuit)
     col = _columns(circuit, ground, edges)
     rows_used = defaultdict(int)
     pos = {}
@@ -221,11 +219,11 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
     for kind, e, k, a, b in edges:
         lab = label_of(kind, e, k)
         if kind == "amp":  # the drive node is held at gain × the source node's potential
-            start, stop = ground_point(b)
-            if stop != pos[b]:
-                d += elm.Line().endpoints(pos[b], start)
-            d += symbol(kind, e).endpoints(stop, start).label(f"{lab} v({a})", loc="bottom")
-            d += elm.Ground().at(stop)
+            top, bottom = ground_point(b)
+            if top != pos[b]:
+                d += elm.Line().endpoints(pos[b], top)
+            d += symbol(kind, e).endpoints(bottom, top).label(f"{lab} v({a})", loc="bottom")
+            d += elm.Ground().at(bottom)
             continue
         if a in ground or b in ground:
             node = b if a in ground else a
@@ -270,7 +268,7 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
                     lab = _fmt(float(np.asarray(e.current)[k]), "A") if values else ""
                 elif isinstance(e, VoltageSource):
                     src = elm.SourceV()
-                    lab = _fmt(float(np.asarray(e.volts).reshape(-1)[k % e.size]), "V")
+                    lab = _fmt(float(np.asarray(e.volts)[k]), "V")
                 else:
                     src, lab = elm.RBox(), type(e).__name__
                 d += src.endpoints(bottom, top).label(lab, loc="bottom")  # into the node
@@ -317,11 +315,11 @@ def energy_profile(
     t = np.linspace(-span, span, n)
     try:  # a JAX function: every point in one compiled call
         batched = jax.jit(jax.vmap(energy))
+        e0 = float(batched(point[None])[0])
         values = lambda pts: np.asarray(batched(pts), dtype=float)
-        e0 = float(values(point[None])[0])
     except Exception:  # anything else: point by point
+        e0 = float(energy(point))
         values = lambda pts: np.array([float(energy(p)) for p in pts])
-        e0 = float(values(point[None])[0])
     for name, direction in directions.items():
         d = np.asarray(direction, dtype=float)
         d = d / np.linalg.norm(d)

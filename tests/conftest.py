@@ -159,6 +159,8 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_sessionfinish(session, exitstatus):
     for job in _JOBS.values():
         job.stop()
+    for out_dir in {job.out_dir for job in _JOBS.values()}:
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 @pytest.fixture
