@@ -117,7 +117,13 @@ def _edges(circuit: Circuit) -> list[tuple]:
 def _columns(circuit: Circuit, ground: set, edges) -> dict:
     """Column of each non-ground node: its distance (in elements, not through ground) from
     the nearest held node; nodes no held node reaches go after the rest."""
-    held = [n for e in circuit.elements if isinstance(e, AbstractHeld) for n in e.node]
+    held = [
+        n
+        for e in circuit.elements
+        if isinstance(e, AbstractHeld)
+        for nodes in e.terminal_names()
+        for n in nodes
+    ]
     nbrs = defaultdict(list)
     for _, _, _, a, b in edges:
         if a not in ground and b not in ground:
@@ -254,8 +260,12 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
         d += symbol(kind, e).endpoints(tuple(pa), tuple(pb)).label(lab)
 
     for e in circuit.elements:
-        if isinstance(e, AbstractSource | AbstractHeld):
-            for k, n in enumerate(e.node):
+        if not isinstance(e, AbstractSource | AbstractHeld):
+            continue
+        # every held or driven node, from ground: one terminal for the built-in ones, any
+        # number for a user's (a differential input holds two nodes per input)
+        for nodes in e.terminal_names():
+            for k, n in enumerate(nodes):
                 if n in ground:
                     continue
                 top, bottom = ground_point(n)

@@ -231,3 +231,22 @@ def test_training_curve_png_leaves_the_backend_alone(tmp_path, monkeypatch):
     plot_learning_curve(json.loads(json.dumps(recs)), tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plt.get_fignums() == before
+
+
+def test_schematic_draws_a_user_held_element_on_each_of_its_nodes():
+    """A held element of the user's that is not one-terminal (a differential input holding
+    two nodes) is drawn as a box from ground on each node it holds."""
+    from test_new_element import DifferentialInput
+
+    c = kh.Circuit(
+        [
+            kh.Ground("gnd"),
+            DifferentialInput("p", "n", 2.0),
+            kh.Resistor(["p", "a", "a"], ["a", "n", "gnd"], [1.0, 0.5, 0.2]),
+        ],
+        outputs=["a"],
+    )
+    d = kplot.schematic(c)
+    boxes = [e for e in d.elements if type(e) is elm.RBox]
+    assert len(boxes) == 2 and _count(d, elm.Resistor) == 3
+    assert _count(d, elm.Dot) == 3  # p, n, a
