@@ -241,7 +241,7 @@ def main(argv=None) -> int:
 def _is_user_error(error: Exception) -> bool:
     """Whether ``error`` is the user's to fix, not a bug:
 
-    - :class:`InvalidInputError` (a ValueError; its TypeError sibling too): raised by the
+    - ``InvalidInputError`` (a ValueError; its TypeError sibling too): raised by the
       library's validation of a value it was given (flags, configuration, models, data),
       before anything is computed. IDX files that are not IDX are one of these;
     - the environment's answers: a dataset not found or a file not there (OSError), a phase

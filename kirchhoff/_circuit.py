@@ -37,50 +37,94 @@ from ._topology import (
 
 
 class AbstractCircuit(eqx.Module):
-    """Anything with an energy over a vector of free potentials: what solvers and EqProp need."""
+    """Anything with an energy over a vector of free potentials: what solvers and EqProp need.
+
+    [`Circuit`][kirchhoff.Circuit] (a general graph of elements) and
+    [`LayeredNetwork`][kirchhoff.LayeredNetwork] are the two kinds. A subclass provides the
+    sizes ``n_free``, ``n_inputs`` and ``n_outputs``, and ``energy``, ``output_potentials``,
+    ``node_weight_free``, ``free_bounds``, ``trainable_filter`` and ``validate``, all for one
+    example (the solvers ``vmap`` them over a batch); the other methods have generic forms
+    (by autodiff) that a subclass may override with faster or more accurate ones. The free
+    potentials are a vector of shape ``(n_free,)``, the inputs one of shape ``(n_inputs,)``,
+    both in volts.
+    """
 
     @property
     @abc.abstractmethod
-    def n_free(self) -> int: ...
+    def n_free(self) -> int:
+        """The number of free potentials (the unknowns of a solve)."""
 
     @property
     @abc.abstractmethod
-    def n_inputs(self) -> int: ...
+    def n_inputs(self) -> int:
+        """The number of input values per example."""
 
     @property
     @abc.abstractmethod
-    def n_outputs(self) -> int: ...
+    def n_outputs(self) -> int:
+        """The number of output nodes (the length of a target)."""
 
     @abc.abstractmethod
     def energy(self, free: FreePotentials, inputs: Inputs) -> Scalar:
-        """Total (domain-weighted) co-content, in watts."""
+        """Total (domain-weighted) co-content, in watts: what a free phase minimises.
+
+        Args:
+            free: the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The energy, watts, a scalar.
+        """
 
     @abc.abstractmethod
     def output_potentials(self, free: FreePotentials, inputs: Inputs) -> Float[Array, " outputs"]:
-        """Potentials of the output nodes, in volts."""
+        """Potentials of the output nodes, in volts.
+
+        Args:
+            free: the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The output potentials, volts, shape ``(n_outputs,)``.
+        """
 
     @abc.abstractmethod
     def node_weight_free(self) -> Float[Array, " free"]:
-        """Energy weight of each free node's domain (1 without amplifiers): gradient / weight = amps."""
+        """Energy weight of each free node's domain, shape ``(n_free,)`` (1 without
+        amplifiers; 1/A² behind amplifiers of total gain A): ∂E/∂v divided by it is the net
+        current leaving the node, in amperes."""
 
     @abc.abstractmethod
     def free_bounds(self, inputs: Inputs) -> tuple[Float[Array, " free"], Float[Array, " free"]]:
-        """Lower and upper bounds on the free potentials set by ideal diodes (±inf if none)."""
+        """Lower and upper bounds on the free potentials set by ideal diodes (±inf if none):
+        two arrays of shape ``(n_free,)``, volts, from the inputs (volts, ``(n_inputs,)``)."""
 
     @abc.abstractmethod
     def trainable_filter(self):
-        """A pytree of bools shaped like the circuit: True on trainable parameters."""
+        """A pytree of bools shaped like the circuit: True on trainable parameters (for
+        ``eqx.partition`` and the gradients, which are pytrees shaped like the circuit)."""
 
     @abc.abstractmethod
     def validate(self, inputs: Inputs) -> Inputs:
-        """Runtime checks (inside jit): raise on NaN/inf inputs or invalid parameters."""
+        """Runtime checks (inside jit): raise on NaN/inf inputs or invalid parameters.
+
+        Args:
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            ``inputs``, tied to the checks (``eqx.error_if``) so that they run where it is
+                used.
+        """
 
     def energy_hessian(self, free: FreePotentials, inputs: Inputs) -> Float[Array, "free free"]:
-        """∂²E/∂v² over the free potentials (by autodiff unless a circuit knows better)."""
+        """∂²E/∂v² over the free potentials (by autodiff unless a circuit knows better):
+        shape ``(n_free, n_free)``, siemens (times the domains' weights), at ``free`` and
+        ``inputs`` (volts, ``(n_free,)`` and ``(n_inputs,)``)."""
         return jax.hessian(self.energy)(free, inputs)
 
     def potential_scale(self, free: FreePotentials, inputs: Inputs) -> Scalar:
-        """The size of the potentials (volts), against which their accuracy is judged."""
+        """The size of the potentials (volts, a scalar), against which their accuracy is
+        judged: here the largest |free potential| or |input|."""
         return jnp.maximum(
             jnp.max(jnp.abs(free), initial=0.0), jnp.max(jnp.abs(inputs), initial=0.0)
         )
@@ -92,7 +136,8 @@ class AbstractCircuit(eqx.Module):
         return jnp.result_type(*leaves) if leaves else jnp.result_type(float)
 
     def astype(self, dtype):
-        """The same circuit with every floating array (parameters included) cast to ``dtype``."""
+        """The same circuit with every floating array (parameters included) cast to ``dtype``
+        (a floating dtype, e.g. ``jnp.float32``; TypeError for any other)."""
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"astype: a circuit computes in a floating dtype, not {dtype}.")
         return cast_floats(self, jax.dtypes.canonicalize_dtype(dtype))
@@ -103,16 +148,26 @@ class AbstractCircuit(eqx.Module):
         """``E(v + δ) − E(v) − ∇E(v)·δ``: the energy of a deviation δ from ``free`` with the
         linear part removed (zero and flat at δ = 0). Nudged phases minimise it, plus the
         nudge, to resolve changes far below the potentials' round-off. Circuits override
-        this generic form, which subtracts nearly equal numbers, with an accurate one."""
+        this generic form, which subtracts nearly equal numbers, with an accurate one.
+
+        Args:
+            free: the free potentials v, volts, shape ``(n_free,)``.
+            change: the deviation δ of the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The increment, watts, a scalar.
+        """
         e0, g0 = jax.value_and_grad(self.energy)(free, inputs)
         return self.energy(free + change, inputs) - e0 - jnp.dot(g0, change)
 
     def current_scale(
         self, free: FreePotentials, inputs: Inputs, change: FreePotentials | None = None
     ) -> Float[Array, " free"]:
-        """Per free node, the size of the currents that meet there (amperes): the scale its
-        KCL residual is judged against, and the round-off its computation carries. With
-        ``change``, the same for the deviation problem at ``free + change``.
+        """Per free node, the size of the currents that meet there (amperes, shape
+        ``(n_free,)``): the scale its KCL residual is judged against, and the round-off its
+        computation carries. With ``change`` (volts, ``(n_free,)``), the same for the
+        deviation problem at ``free + change``.
 
         This generic form (|∂²E/∂v²| times the largest potential) is coarse; circuits
         override it with one summed element by element."""
@@ -125,15 +180,19 @@ class AbstractCircuit(eqx.Module):
 
     @property
     def has_ideal_diodes(self) -> bool:
+        """Whether the circuit has ideal diodes (bounded elements), which the smooth solvers
+        ([`DampedNewton`][kirchhoff.DampedNewton], [`LBFGS`][kirchhoff.LBFGS]) refuse."""
         return False
 
     def cut_off(self) -> Bool[Array, " free"] | None:
         """Per free node, True where no conducting element joins it to a held node (e.g. its
-        links are zero conductances), computed inside jit; None: this circuit cannot be."""
+        links are zero conductances), computed inside jit: shape ``(n_free,)``; None: this
+        circuit cannot be cut off."""
         return None
 
     def infeasible(self, inputs: Inputs) -> Bool[Array, ""]:
-        """True where the ideal diodes contradict (a lower bound above an upper one)."""
+        """True (a scalar bool) where the ideal diodes contradict (a lower bound above an
+        upper one) at ``inputs`` (volts, shape ``(n_inputs,)``)."""
         lo, hi = self.free_bounds(inputs)
         return jnp.any(lo > hi)
 
@@ -144,7 +203,16 @@ class AbstractCircuit(eqx.Module):
 
     def kcl_residual(self, free: FreePotentials, inputs: Inputs) -> Float[Array, " free"]:
         """Net current leaving each free node through its elements, in amperes (0 at equilibrium
-        for circuits without ideal diodes)."""
+        for circuits without ideal diodes): ∂E/∂v over ``node_weight_free``.
+
+        Args:
+            free: the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The residual of Kirchhoff's current law at each free node, amperes, shape
+                ``(n_free,)``.
+        """
         return jax.grad(self.energy)(free, inputs) / self.node_weight_free()
 
 
@@ -155,7 +223,48 @@ def cast_floats(tree, dtype):
 
 class Circuit(AbstractCircuit):
     """A nonlinear resistive circuit: elements between named nodes, inputs held by sources,
-    some nodes read as outputs. Parameters are ordinary pytree leaves."""
+    some nodes read as outputs. Parameters are ordinary pytree leaves.
+
+    Each element is a group of elements of one kind (e.g. one
+    [`Resistor`][kirchhoff.Resistor] group for a whole layer). A node is held (by a
+    [`VoltageSource`][kirchhoff.VoltageSource], [`Ground`][kirchhoff.Ground] or
+    [`Input`][kirchhoff.Input]), driven (by an [`Amplifier`][kirchhoff.Amplifier]) or free;
+    the free potentials, in node order, are what a solver finds: the minimiser of the energy
+    (the total co-content, Millar's theorem), where Kirchhoff's current law holds. The
+    circuit's inputs are the potentials of its input nodes (``input_names``), one vector of
+    shape ``(n_inputs,)`` per example, in volts.
+
+    The circuit computes in one floating dtype (``dtype``): that of its trainable
+    parameters (conductances, bias currents), else of any parameter; the others are cast
+    to it. Its methods take one example; the solvers batch them.
+    [`Resistor`][kirchhoff.Resistor] has an example: a divider, built and solved.
+
+    Args:
+        elements: the element groups, a sequence of
+            [`AbstractElement`][kirchhoff.AbstractElement] (a list, even of one).
+        outputs: the names of the output nodes, in the order of the output potentials and
+            the targets; nodes not held by a source, each named once (default: none).
+        nodes: the names of all nodes, in the order of ``node_names`` and of the potentials;
+            by default their order of first appearance in the elements' terminals.
+
+    Attributes:
+        elements: the element groups, their floating arrays cast to the circuit's dtype; a
+            gradient is a pytree shaped like the circuit, so ``grad.elements[i]`` holds
+            the gradient of element group ``i``.
+        node_names: every node's name, in node order (the order of ``potentials``).
+        input_names: the input nodes' names, in the order of the inputs vector.
+        output_names: the output nodes' names, in the order of ``output_potentials``.
+
+    Raises:
+        TypeError: ``elements`` is one element rather than a sequence of them.
+        ValueError: an entry of ``elements`` is not an element; a node is listed twice in
+            ``nodes`` or ``outputs``, or an element or output names a node missing from
+            ``nodes``; no node is held; a node is held by two sources, or driven and held;
+            amplifiers form a loop or reach a node with different total gains; a free
+            node floats (no path of resistors, Shockley diodes or amplifiers to a held node) or is
+            cut off by zero conductances; an output node is held; ideal diodes contradict
+            or join two held nodes that bias them forward.
+    """
 
     elements: tuple[AbstractElement, ...]
     terminals: tuple[Int[Array, "terminals k"], ...]
@@ -218,35 +327,50 @@ class Circuit(AbstractCircuit):
     # ---- sizes -------------------------------------------------------------------------
     @property
     def n_nodes(self) -> int:
+        """The number of nodes (held, driven and free): the length of ``potentials``."""
         return len(self.node_names)
 
     @property
     def n_free(self) -> int:
+        """The number of free nodes: the length of the free potentials a solve finds."""
         return self.n_free_nodes
 
     @property
     def n_inputs(self) -> int:
+        """The number of input nodes: the length of an example's inputs."""
         return len(self.input_names)
 
     @property
     def n_outputs(self) -> int:
+        """The number of output nodes: the length of an example's target."""
         return len(self.output_names)
 
     @property
     def has_ideal_diodes(self) -> bool:
+        """Whether any element is bounded (an [`IdealDiode`][kirchhoff.IdealDiode]): then only
+        [`BoxQP`][kirchhoff.BoxQP] solves the circuit."""
         return any(isinstance(e, AbstractBounded) for e in self.elements)
 
     @property
     def is_quadratic(self) -> bool:
+        """True when every dissipative element is linear (no Shockley diodes), so that the
+        energy is quadratic in the free potentials."""
         return all(e.is_linear for e in self.elements if isinstance(e, AbstractDissipative))
 
     def cut_off(self):
+        """Per free node (shape ``(n_free,)``), True where no conducting element (e.g. only
+        zero conductances) joins it to a held node, computed inside jit; None for a circuit
+        without dissipative elements or free nodes."""
         return cut_off_free(self)
 
     def infeasible(self, inputs):
+        """True (a scalar bool) where, at ``inputs`` (volts, ``(n_inputs,)``), the ideal
+        diodes contradict at a node, or one joins two held nodes that bias it forward."""
         return super().infeasible(inputs) | jnp.any(held_bound_violations(self, inputs))
 
     def node_index(self, name: NodeRef) -> int:
+        """The index of the node ``name`` in ``node_names`` and in ``potentials``; ValueError
+        for an unknown name."""
         try:
             return self.node_names.index(name)
         except ValueError:
@@ -265,18 +389,36 @@ class Circuit(AbstractCircuit):
         return jnp.concatenate(values)
 
     def potentials(self, free: FreePotentials, inputs: Inputs) -> Potentials:
-        """All node potentials (volts) from the free ones and the inputs."""
+        """All node potentials (volts) from the free ones and the inputs.
+
+        Args:
+            free: the free potentials, volts, shape ``(n_free,)`` (e.g. an
+                [`Equilibrium`][kirchhoff.Equilibrium]'s ``free`` for one example).
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            Every node's potential, volts, shape ``(n_nodes,)``, in the order of
+                ``node_names`` (see ``node_index``).
+        """
         base = jnp.concatenate([free, self._held_values(inputs)])
         return self.node_gain * base[self.node_root]
 
     def free_potentials(self, potentials: Potentials) -> FreePotentials:
+        """The free nodes' entries (shape ``(n_free,)``) of all node potentials (volts, shape
+        ``(n_nodes,)``): the inverse of ``potentials`` on the free nodes."""
         return potentials[self.free_nodes]
 
     def output_potentials(self, free, inputs):
+        """The output nodes' potentials, volts, shape ``(n_outputs,)``, in the order of
+        ``output_names``, from the free potentials (volts, ``(n_free,)``) and the inputs
+        (volts, ``(n_inputs,)``)."""
         base = jnp.concatenate([free, self._held_values(inputs)])
         return self.node_gain[self.output_nodes] * base[self.node_root[self.output_nodes]]
 
     def energy_of_potentials(self, v: Potentials) -> Scalar:
+        """The energy (watts, a scalar) at all node potentials ``v`` (volts, shape
+        ``(n_nodes,)``): the co-contents of the dissipative elements and current sources,
+        each weighted by its amplifier domain's 1/A²."""
         total = jnp.zeros((), v.dtype)
         for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
             if isinstance(e, AbstractDissipative):
@@ -286,13 +428,28 @@ class Circuit(AbstractCircuit):
         return total
 
     def energy(self, free, inputs):
+        """The circuit's energy: the total (domain-weighted) co-content, which the free
+        potentials minimise at equilibrium.
+
+        Args:
+            free: the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The energy, watts, a scalar; its gradient in ``free`` over
+                ``node_weight_free()`` is the KCL residual (``kcl_residual``), amperes.
+        """
         return self.energy_of_potentials(self.potentials(free, inputs))
 
     @property
     def dtype(self):
+        """The floating dtype in which the circuit computes (that of its trainable
+        parameters, when it was built)."""
         return self.node_gain.dtype
 
     def potential_scale(self, free, inputs):
+        """The largest |potential| over all nodes (volts, a scalar), against which the
+        potentials' accuracy is judged."""
         return jnp.max(jnp.abs(self.potentials(free, inputs)), initial=0.0)
 
     def potential_changes(self, change: FreePotentials) -> Potentials:
@@ -301,6 +458,17 @@ class Circuit(AbstractCircuit):
         return self.node_gain * base[self.node_root]
 
     def energy_increment(self, free, change, inputs):
+        """``E(v + δ) − E(v) − ∇E(v)·δ``, summed element by element from their accurate
+        increments (exact for resistors): what a nudged phase minimises.
+
+        Args:
+            free: the free potentials v, volts, shape ``(n_free,)``.
+            change: the deviation δ of the free potentials, volts, shape ``(n_free,)``.
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            The increment, watts, a scalar (≥ 0).
+        """
         v, dv = self.potentials(free, inputs), self.potential_changes(change)
         total = jnp.zeros((), v.dtype)
         # current sources are linear in the potentials: no increment
@@ -311,6 +479,10 @@ class Circuit(AbstractCircuit):
         return total
 
     def current_scale(self, free, inputs, change=None):
+        """Per free node, the size of the currents that meet there (amperes, shape
+        ``(n_free,)``), summed element by element: the scale against which its KCL residual
+        is judged. With ``change`` (volts, ``(n_free,)``), the size of the current changes
+        along the deviation from ``free`` to ``free + change``."""
         v = self.potentials(free, inputs)
         x = v if change is None else self.potential_changes(change)
         at = v if change is None else v + x
@@ -384,9 +556,21 @@ class Circuit(AbstractCircuit):
         return h[:n, :n]
 
     def node_weight_free(self):
+        """The energy weight of each free node's domain, shape ``(n_free,)``: 1, or 1/A²
+        behind amplifiers of total gain A."""
         return self.node_weight[self.free_nodes]
 
     def free_bounds(self, inputs):
+        """The bounds that ideal diodes to held or driven nodes put on the free potentials.
+
+        Args:
+            inputs: the input potentials, volts, shape ``(n_inputs,)`` (a diode to an input
+                node is bounded by the input).
+
+        Returns:
+            ``(lower, upper)``, volts, each of shape ``(n_free,)``; −inf and +inf where no
+                diode bounds a node.
+        """
         dtype = self.dtype
         lo = jnp.full(self.n_free, -jnp.inf, dtype)
         hi = jnp.full(self.n_free, jnp.inf, dtype)
@@ -406,6 +590,9 @@ class Circuit(AbstractCircuit):
 
     # ---- training ------------------------------------------------------------------------
     def trainable_filter(self):
+        """A pytree shaped like the circuit, True on the trainable parameters (each element
+        kind's ``trainable_fields``: conductances, source currents), False elsewhere: the
+        filter for ``eqx.partition`` that splits the parameters from the rest."""
         spec = jax.tree_util.tree_map(lambda _: False, self)
 
         def mark(e):
@@ -422,6 +609,15 @@ class Circuit(AbstractCircuit):
         return eqx.tree_at(lambda c: c.elements, spec, marked)
 
     def validate(self, inputs):
+        """Runtime checks inside jit, as every solve makes: the inputs are finite, and each
+        element's ``validate`` (e.g. conductances finite and ≥ 0).
+
+        Args:
+            inputs: the input potentials, volts, shape ``(n_inputs,)``.
+
+        Returns:
+            ``inputs``, tied to the checks (``eqx.error_if``), which raise when it is used.
+        """
         inputs = eqx.error_if(
             inputs,
             ~jnp.all(jnp.isfinite(inputs)),

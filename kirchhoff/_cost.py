@@ -13,13 +13,26 @@ def squared_error(
     outputs: Float[Array, "*batch outputs"], target: Float[Array, "*batch outputs"]
 ) -> Scalar:
     """``C = ½‖v_out − y‖²`` (volts²) over the last axis: a scalar for one example, one value
-    per example for a batch. The one definition of the cost; everything else calls it."""
+    per example for a batch. The one definition of the cost; everything else calls it.
+
+    A nudged phase adds β·C to the energy (β in siemens, so β·C is in watts): a current
+    β·(y − v_out) into each output node.
+
+    Args:
+        outputs: the output potentials v_out, volts, shape ``(..., n_outputs)`` (e.g.
+            [`Circuit.output_potentials`][kirchhoff.Circuit.output_potentials]).
+        target: the targets y, volts, the same shape.
+
+    Returns:
+        The cost, volts², shape ``(...)``: a scalar for one example, ``(batch,)`` for a
+            batch.
+    """
     return 0.5 * jnp.sum((outputs - target) ** 2, axis=-1)
 
 
 def mean_cost(circuit, free, inputs, targets) -> Scalar:
     """The cost of a circuit's output potentials at ``free``: for a batch (2-D inputs), the
-    mean of :func:`squared_error` over the examples."""
+    mean of [`squared_error`][kirchhoff.squared_error] over the examples."""
     if inputs.ndim == 2:
         out = jax.vmap(circuit.output_potentials)(free, inputs)
         return jnp.mean(squared_error(out, targets))
@@ -43,10 +56,11 @@ def check_inputs(circuit, inputs, who: str = "kirchhoff") -> None:
 
 
 def check_examples(circuit, inputs, targets, who: str):
-    """The shared argument check of :func:`mean_loss`, the autodiff gradients and EqProp:
-    real inputs shaped for the circuit (:func:`check_inputs`), real targets shaped
-    (…, n_outputs) like them, and finite values (concrete: ValueError naming the examples;
-    traced targets: a runtime error inside jit). Returns both in the circuit's dtype."""
+    """The shared argument check of [`mean_loss`][kirchhoff.mean_loss], the autodiff
+    gradients and EqProp: real inputs shaped for the circuit (``check_inputs``), real targets
+    shaped (…, n_outputs) like them, and finite values (concrete: ValueError naming the
+    examples; traced targets: a runtime error inside jit). Returns both in the circuit's
+    dtype."""
     check_inputs(circuit, inputs, who)
     check_real_dtype(targets, f"{who}: targets")
     if circuit.n_outputs == 0:

@@ -1,22 +1,8 @@
-"""One crossbar layer with wire (line) resistance, built as a general :class:`Circuit`: the IR
-drop along its rows and columns, simulated exactly (dense solves: arrays of a few thousand
-nodes), against the ideal crossbar's column currents I_j = Σ_i g_ij·(v_i − V_col).
-
-Layout: n rows, m columns. Row i is driven by a voltage source (``Input`` ``("row", i)``) at
-its left end and runs right through its cross-points ``("r", i, j)``; column j runs down
-through its cross-points ``("c", i, j)`` to its end ``("col", j)`` at the bottom. Every wire
-segment between adjacent nodes — driver to the first cross-point, cross-point to
-cross-point, last cross-point to the column's end — is a resistor ``wire_resistance``; the
-cross-point (i, j) is the conductance g_ij from ``("r", i, j)`` to ``("c", i, j)``. A column's
-end is held at ``column_potential`` (a transimpedance amplifier's virtual ground), or joined
-to it through ``load_resistance``. With ``wire_resistance`` 0 the wires are ideal: a row's
-cross-points are its driver's node and a column's its end.
-
-The farthest cross-point from both drivers and ends (row 0, column m − 1) sees the largest
-drop: the error grows with the array's size and with r_wire·g, to first order as
-r_wire·g·(n² + m²)/2 with every row driven. Measured (g uniform in [0.5, 1.5]·0.1 mS, all rows
-at 1 V, largest relative column-current error): 8×8 6 % at r_wire·g = 1e-3 and 40 % at 1e-2;
-32×32 48 % and 92 %."""
+"""One crossbar layer with wire (line) resistance, built as a general
+[`Circuit`][kirchhoff.Circuit]: the IR drop along its rows and columns, simulated exactly
+(dense solves: arrays of a few thousand nodes), against the ideal crossbar's column currents
+I_j = Σ_i g_ij·(v_i − V_col). The layout and node names are in ``crossbar_circuit``'s
+docstring."""
 
 import equinox as eqx
 import jax
@@ -57,10 +43,48 @@ def crossbar_circuit(
     column_potential: float = 0.0,
     load_resistance: float | None = None,
 ) -> Circuit:
-    """One crossbar layer as a :class:`Circuit` (the module's docstring gives the layout and
-    the node names). Its inputs are the n row drivers' potentials (volts). Its first element
-    is the cross-points' :class:`Resistor` group, row-major (trainable as any); a load
-    hangs from node ``("end", j)``."""
+    """One crossbar layer as a [`Circuit`][kirchhoff.Circuit], wire resistance included.
+
+    Layout: n rows, m columns. Row i is driven by a voltage source (an
+    [`Input`][kirchhoff.Input] at node ``("row", i)``) at its left end and runs right through
+    its cross-points ``("r", i, j)``; column j runs down through its cross-points
+    ``("c", i, j)`` to its end ``("col", j)`` at the bottom. Every wire segment between
+    adjacent nodes — driver to the first cross-point, cross-point to cross-point, last
+    cross-point to the column's end — is a resistor ``wire_resistance``; the cross-point
+    (i, j) is the conductance g_ij from ``("r", i, j)`` to ``("c", i, j)``. A column's end is
+    held at ``column_potential`` (a transimpedance amplifier's virtual ground), or, with a
+    ``load_resistance``, the column runs to node ``("end", j)`` and the load joins it to the
+    held ``("col", j)``. With ``wire_resistance`` 0 the wires are ideal: a row's cross-points
+    are its driver's node and a column's its end.
+
+    The circuit's inputs are the n row drivers' potentials (volts), in row order. Its first
+    element is the cross-points' [`Resistor`][kirchhoff.Resistor] group, row-major
+    (trainable as any). It has no output nodes.
+
+    The farthest cross-point from both drivers and ends (row 0, column m − 1) sees the
+    largest drop: the error grows with the array's size and with r_wire·g, to first order as
+    r_wire·g·(n² + m²)/2 with every row driven. Measured (g uniform in [0.5, 1.5]·0.1 mS, all
+    rows at 1 V, largest relative column-current error): 8×8 6 % at r_wire·g = 1e-3 and 40 %
+    at 1e-2; 32×32 48 % and 92 %.
+
+    Args:
+        conductances: the cross-points' conductances g_ij, siemens, finite and ≥ 0, shape
+            ``(n, m)`` (rows, columns).
+        wire_resistance: the resistance of each wire segment, ohms, finite and ≥ 0 (0: ideal
+            wires).
+        column_potential: the potential at which each column's end is held, volts (default
+            0 V).
+        load_resistance: a load between each column's wire and its held end, ohms, finite
+            and > 0; None (the default): no load, the column's end is held directly.
+
+    Returns:
+        The [`Circuit`][kirchhoff.Circuit], with n inputs (``("row", i)``).
+
+    Raises:
+        ValueError: ``conductances`` is not a non-empty 2-D matrix or holds a negative or
+            non-finite value, ``wire_resistance`` is negative or not finite, or
+            ``load_resistance`` is not finite and > 0.
+    """
     n, m = _checked(conductances, wire_resistance, load_resistance)
     g = jnp.asarray(conductances)
     if not jnp.issubdtype(g.dtype, jnp.floating):
@@ -100,14 +124,29 @@ def ideal_column_currents(
     inputs: Float[ArrayLike, "*batch rows"],
     column_potential: float = 0.0,
 ) -> Float[Array, "*batch columns"]:
-    """The ideal crossbar's column currents I_j = Σ_i g_ij·(v_i − V_col), amperes."""
+    """The ideal crossbar's column currents I_j = Σ_i g_ij·(v_i − V_col), amperes.
+
+    No wire resistance: every cross-point sees its row's full drop to the column potential.
+
+    Args:
+        conductances: the cross-points' conductances g_ij, siemens, shape ``(n, m)``
+            (rows, columns).
+        inputs: the row potentials v_i, volts, shape ``(..., n)``: ``(n,)`` for one example,
+            ``(batch, n)`` for a batch.
+        column_potential: V_col, the potential of every column, volts (default 0 V).
+
+    Returns:
+        The column currents, amperes, shape ``(..., m)`` (positive: from the rows into the
+            columns).
+    """
     g = jnp.asarray(conductances)
     return (jnp.asarray(inputs, g.dtype) - column_potential) @ g
 
 
 def column_currents(circuit: Circuit, free, inputs) -> Float[Array, "*batch columns"]:
-    """The current each column of a :func:`crossbar_circuit` delivers to its end, amperes:
-    the sum of its cross-points' currents (equal to it by Kirchhoff's current law)."""
+    """The current each column of a [`crossbar_circuit`][kirchhoff.crossbar_circuit] delivers
+    to its end, amperes: the sum of its cross-points' currents (equal to it by Kirchhoff's
+    current law)."""
     cross = circuit.elements[0]  # the cross-points, row-major
     n = circuit.n_inputs
 
@@ -121,7 +160,18 @@ def column_currents(circuit: Circuit, free, inputs) -> Float[Array, "*batch colu
 
 
 class CrossbarSolution(eqx.Module):
-    """A crossbar layer's solved state (batched like the inputs)."""
+    """A crossbar layer's solved state (batched like the inputs), as
+    [`crossbar_column_currents`][kirchhoff.crossbar_column_currents] returns it.
+
+    Attributes:
+        column_currents: the current into each column's end, amperes, shape
+            ``(..., m)``: ``(m,)`` for one example, ``(batch, m)`` for a batch.
+        free: the free potentials of the
+            [`crossbar_circuit`][kirchhoff.crossbar_circuit], volts, shape
+            ``(..., n_free)``.
+        residual: the largest |KCL residual| over the free nodes, amperes, shape ``(...)``
+            (a scalar for one example): how exactly the solve met Kirchhoff's current law.
+    """
 
     column_currents: Float[Array, "*batch columns"]  # amperes, into each column's end
     free: Float[Array, "*batch free"]  # the circuit's free potentials, volts
@@ -150,9 +200,30 @@ def crossbar_column_currents(
     solver: AbstractSolver | None = None,
 ) -> CrossbarSolution:
     """The column currents of one crossbar layer with wire resistance (amperes), solved as
-    its general circuit (:func:`crossbar_circuit`): by default exactly, as the linear circuit
-    it is (one dense solve of its energy's Hessian), or by ``solver`` (e.g.
-    :class:`DampedNewton`). Compare with :func:`ideal_column_currents` for the IR drop."""
+    its general circuit ([`crossbar_circuit`][kirchhoff.crossbar_circuit]): by default
+    exactly, as the linear circuit it is (one dense solve of its energy's Hessian), or by
+    ``solver`` (e.g. [`DampedNewton`][kirchhoff.DampedNewton]). Compare with
+    [`ideal_column_currents`][kirchhoff.ideal_column_currents] for the IR drop.
+
+    Args:
+        conductances: the cross-points' conductances g_ij, siemens, finite and ≥ 0, shape
+            ``(n, m)`` (rows, columns).
+        inputs: the row drivers' potentials, volts, shape ``(n,)`` or ``(batch, n)``.
+        wire_resistance: the resistance of each wire segment, ohms, ≥ 0 (0: ideal wires).
+        column_potential: the potential of each column's end, volts (default 0 V).
+        load_resistance: a load between each column's wire and its held end, ohms, > 0;
+            None (the default): none.
+        solver: an [`AbstractSolver`][kirchhoff.AbstractSolver] to solve the circuit with;
+            None (the default): the exact dense linear solve.
+
+    Returns:
+        A [`CrossbarSolution`][kirchhoff.CrossbarSolution]: the column currents (amperes,
+            ``(m,)`` or ``(batch, m)``), the free potentials and the KCL residual.
+
+    Raises:
+        ValueError: ``inputs`` is not shaped ``(n,)`` or ``(batch, n)``, or an argument of
+            [`crossbar_circuit`][kirchhoff.crossbar_circuit] is invalid.
+    """
     circuit = crossbar_circuit(conductances, wire_resistance, column_potential, load_resistance)
     x = jnp.asarray(inputs, circuit.dtype)
     if x.shape[-1:] != (circuit.n_inputs,) or x.ndim > 2:

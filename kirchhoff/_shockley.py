@@ -1,5 +1,5 @@
 """The Shockley diode's current, co-content and co-content increment as plain functions of the
-voltage drop: shared by :class:`~kirchhoff.ShockleyDiode` and the layered networks."""
+voltage drop: shared by [`ShockleyDiode`][kirchhoff.ShockleyDiode] and the layered networks."""
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ def shockley_current(u, saturation_current, ideality, thermal_voltage, max_expon
 
 
 def shockley_co_content(u, saturation_current, ideality, thermal_voltage, max_exponent=40.0):
-    """∫₀ᵘ of :func:`shockley_current`."""
+    """∫₀ᵘ of ``shockley_current``."""
     nvt = ideality * thermal_voltage
     x = u / nvt
     e = jnp.exp(jnp.where(x > max_exponent, max_exponent, x))
@@ -47,7 +47,7 @@ def _exp_remainder_jvp(primals, tangents):
 def shockley_co_content_increment(
     u, du, saturation_current, ideality, thermal_voltage, max_exponent=40.0
 ):
-    """``E(u + Δu) − E(u) − i(u)·Δu`` for :func:`shockley_co_content`, accurate for tiny Δu:
+    """``E(u + Δu) − E(u) − i(u)·Δu`` for ``shockley_co_content``, accurate for tiny Δu:
     I_s·nV_T·e^x·(e^{Δx} − 1 − Δx) on the exponential branch, ½·I_s·nV_T·e^{x_m}·Δx² on the
     linear continuation, and the plain difference where a step crosses the threshold."""
     nvt = ideality * thermal_voltage
@@ -151,7 +151,7 @@ def series_shockley_current(u, saturation_current, ideality, thermal_voltage, se
 
 
 def series_shockley_co_content(u, saturation_current, ideality, thermal_voltage, series_resistance):
-    """∫₀ᵘ of :func:`series_shockley_current`: ½·R_s·I² + n·V_T·I_s·(e^y − 1 − y), y the
+    """∫₀ᵘ of ``series_shockley_current``: ½·R_s·I² + n·V_T·I_s·(e^y − 1 − y), y the
     junction's voltage over n·V_T (its derivative in u is the current, by autodiff)."""
     nvt, a = _series_scales(saturation_current, ideality, thermal_voltage, series_resistance)
     y = _junction(u / nvt, a)
@@ -162,7 +162,7 @@ def series_shockley_co_content(u, saturation_current, ideality, thermal_voltage,
 def series_shockley_co_content_increment(
     u, du, saturation_current, ideality, thermal_voltage, series_resistance
 ):
-    """``E(u + Δu) − E(u) − i(u)·Δu`` for :func:`series_shockley_co_content`, exact in closed
+    """``E(u + Δu) − E(u) − i(u)·Δu`` for ``series_shockley_co_content``, exact in closed
     form: with c = I_s·e^y = I(u) + I_s and the junction's change Δy (the root of
     Δy + a·e^y·(e^Δy − 1) = Δu/nV_T), the current change is ΔI = c·(e^Δy − 1) and the
     increment ½·R_s·ΔI² + n·V_T·c·(e^Δy − 1 − Δy): two non-negative terms, accurate to

@@ -2,8 +2,8 @@
 nodes, the energy weight of each amplifier domain, floating-node checks, and bounded elements
 (ideal diodes) as bounds. A pure function of the elements' terminals and roles; no parameter
 values are read except static ones (amplifier gains, bounds' maximum drops), but for
-:func:`check_values` (concrete values: zero conductances, contradictory diodes) and
-:func:`cut_off_free` (the same cut, inside jit)."""
+``check_values`` (concrete values: zero conductances, contradictory diodes) and
+``cut_off_free`` (the same cut, inside jit)."""
 
 import dataclasses
 from collections.abc import Hashable, Sequence
@@ -32,7 +32,7 @@ _ANCHOR_ROLES = (AbstractDissipative, AbstractDriven)
 
 @dataclasses.dataclass(frozen=True)
 class Topology:
-    """What :class:`Circuit` needs to know about its graph (numpy arrays, host side)."""
+    """What ``Circuit`` needs to know about its graph (numpy arrays, host side)."""
 
     elements: tuple
     terminals: list  # per element: int array (terminals, k) of node indices
@@ -112,7 +112,7 @@ def _terminals(elements, names) -> list[np.ndarray]:
 
 
 def _held_nodes(elements, terminals, names) -> tuple[dict[int, int], list]:
-    """Held node → its slot (in :func:`held_order`), and the input names in input order."""
+    """Held node → its slot (in ``held_order``), and the input names in input order."""
     node_names = list(names)
     held_slot: dict[int, int] = {}
     input_names = []
@@ -258,7 +258,7 @@ def check_values(topo: "Topology", elements, bounds, held_violations) -> None:
     """Where parameter values are concrete (not traced): raise naming the nodes cut off by
     open elements (zero conductances), a node whose ideal-diode ``bounds`` (lo, hi over the
     free nodes, NaN where inputs set them) contradict, or a bounded element between held
-    nodes that :func:`held_bound_violations` finds forward-biased."""
+    nodes that ``held_bound_violations`` finds forward-biased."""
     bad = _concrete(held_violations) if held_violations is not None else None
     if bad is not None and np.any(bad):
         names = list(topo.names)
@@ -376,7 +376,7 @@ def compile_topology(
     outputs: Sequence[NodeRef] = (),
     nodes: Sequence[NodeRef] | None = None,
 ) -> Topology:
-    """The topology of ``elements`` (see :class:`Topology`); raises ValueError naming the node
+    """The topology of ``elements`` (see ``Topology``); raises ValueError naming the node
     or element for a circuit without an energy function or with undefined potentials."""
     if isinstance(elements, AbstractElement):
         raise TypeError(f"Circuit: give a list of elements, not {type(elements).__name__}.")

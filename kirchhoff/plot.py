@@ -4,17 +4,25 @@ benchmarks save, drawn by one set of functions.
 Every function draws into a Matplotlib ``Axes`` (or a row of them) that it is given, or into
 a new figure, and returns what it drew on; none saves or shows anything, so the caller picks
 the file (``fig.savefig``) or the notebook displays it. The inputs are plain data — arrays,
-``metrics.jsonl`` records, a :class:`~kirchhoff.Circuit` — so this module sits beside the
+``metrics.jsonl`` records, a [`Circuit`][kirchhoff.Circuit] — so this module sits beside the
 energy layer: it imports circuits and elements, never the solvers or the training code
 (which import it).
 
-- :func:`schematic` — a circuit's schematic, laid out from the ``Circuit`` object (schemdraw).
-- :func:`energy_profile` — a circuit's energy along a line through a point (its equilibrium).
-- :func:`estimator_errors` — EqProp estimators' error against a reference, against β.
-- :func:`learning_curve`, :func:`error_curves` — a run's loss and error; several runs' errors.
-- :func:`confusion_matrix`, :func:`conductance_histograms`, :func:`node_voltages`.
-- :func:`pulse_response` — a device's conductance against pulse number, up then down.
-- :func:`nonideality_effects` — test error against the strength of each non-ideality.
+- [`schematic`][kirchhoff.plot.schematic] — a circuit's schematic, laid out from the
+  ``Circuit`` object (schemdraw).
+- [`energy_profile`][kirchhoff.plot.energy_profile] — a circuit's energy along a line through
+  a point (its equilibrium).
+- [`estimator_errors`][kirchhoff.plot.estimator_errors] — EqProp estimators' error against a
+  reference, against β.
+- [`learning_curve`][kirchhoff.plot.learning_curve], [`error_curves`][kirchhoff.plot.error_curves]
+  — a run's loss and error; several runs' errors.
+- [`confusion_matrix`][kirchhoff.plot.confusion_matrix],
+  [`conductance_histograms`][kirchhoff.plot.conductance_histograms],
+  [`node_voltages`][kirchhoff.plot.node_voltages].
+- [`pulse_response`][kirchhoff.plot.pulse_response] — a device's conductance against pulse
+  number, up then down.
+- [`nonideality_effects`][kirchhoff.plot.nonideality_effects] — test error against the
+  strength of each non-ideality.
 """
 
 from __future__ import annotations
@@ -54,8 +62,10 @@ __all__ = [
     "VARIANT_COLORS",
 ]
 
-#: colour of each EqProp estimator, the same in every figure
 VARIANT_COLORS = {"positive": "tab:red", "negative": "tab:blue", "centered": "tab:green"}
+"""The Matplotlib colour of each EqProp estimator (a key of
+[`VARIANTS`][kirchhoff.VARIANTS]), ``{variant: colour}``, the same in every figure
+([`estimator_errors`][kirchhoff.plot.estimator_errors] uses it)."""
 
 
 def _pyplot():
@@ -157,7 +167,7 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
     elements between the same two nodes are drawn side by side. Outputs are marked.
 
     Args:
-        circuit: a :class:`~kirchhoff.Circuit` (a ``LayeredNetwork``: use ``to_circuit()``,
+        circuit: a [`Circuit`][kirchhoff.Circuit] (a ``LayeredNetwork``: use ``to_circuit()``,
             though a drawing of more than a few dozen elements will not be readable).
         values: label each element with its value (conductances in siemens, currents in
             amperes, diode saturation currents).
@@ -166,6 +176,9 @@ def schematic(circuit: Circuit, *, values: bool = True, ax=None, unit: float = 2
 
     Returns:
         the ``schemdraw.Drawing``, already drawn on the axes.
+
+    Raises:
+        TypeError: ``circuit`` is not a [`Circuit`][kirchhoff.Circuit].
     """
     import schemdraw
     import schemdraw.elements as elm
@@ -316,7 +329,7 @@ def energy_profile(
 
     Returns:
         the Axes. The energy is drawn relative to its value at ``point``, so a minimum shows
-        as every curve touching zero from above at t = 0.
+            as every curve touching zero from above at t = 0.
     """
     import jax
 
@@ -390,11 +403,21 @@ def estimator_errors(
 
 def learning_curve(records: Sequence[Mapping], *, axes=None):
     """A run's loss and error per epoch, from its ``metrics.jsonl`` records
-    (:func:`kirchhoff.read_metrics`): training (running means), validation (every epoch) and
-    test (where the run ended, the only time the test set is looked at).
+    ([`read_metrics`][kirchhoff.read_metrics]): training (running means), validation (every
+    epoch) and test (where the run ended, the only time the test set is looked at).
+
+    Args:
+        records: the per-epoch records, at least one: ``epoch``, ``train_loss`` and
+            ``train_error_percent`` in each; ``val_loss``/``val_error_percent`` and
+            ``test_loss``/``test_error_percent`` where present. With ``model``,
+            ``dataset`` and ``algorithm`` in the last, the figure is titled with them.
+        axes: two Axes, for the loss (volts²) and the error (%) (default: a new figure).
 
     Returns:
         the two Axes (loss, error).
+
+    Raises:
+        ValueError: no records, or not two Axes.
     """
     if not records:
         raise ValueError("learning_curve: no records (has the run finished an epoch?)")
@@ -439,6 +462,9 @@ def error_curves(
 
     Returns:
         the Axes.
+
+    Raises:
+        ValueError: ``x`` is neither ``"epoch"`` nor ``"minutes"``.
     """
     if x not in ("epoch", "minutes"):
         raise ValueError(f"error_curves: x must be 'epoch' or 'minutes', got {x!r}")
@@ -482,14 +508,19 @@ def confusion_matrix(
     """Counts of (true class, predicted class), normalised per true class.
 
     Args:
-        labels, predictions: integer classes, shape ``(n,)``.
+        labels: the true classes, integers in [0, n_classes), shape ``(n,)``.
+        predictions: the predicted classes (e.g. the argmax of
+            [`predict`][kirchhoff.predict]'s outputs), integers, shape ``(n,)``.
         n_classes: number of classes (default: one more than the largest seen).
-        class_names: tick labels.
+        class_names: tick labels, one per class (default: the class numbers).
         ax: the Axes (default: a new figure).
 
     Returns:
         ``(ax, matrix)``: the Axes and the count matrix, shape ``(n_classes, n_classes)``,
-        rows the true class.
+            rows the true class. The colours are each row's fractions; the cells print counts.
+
+    Raises:
+        ValueError: ``labels`` and ``predictions`` of different lengths.
     """
     labels = np.asarray(labels, dtype=int).reshape(-1)
     predictions = np.asarray(predictions, dtype=int).reshape(-1)
@@ -531,7 +562,8 @@ def conductance_histograms(
     Args:
         weights: a sequence of conductance arrays (siemens), or anything with a ``weights``
             sequence (a ``LayeredNetwork``: pass ``net.read()`` to see what its devices read).
-        names: one label per array (default ``layer 1``, ``layer 2``, …).
+        names: one label per array (default ``layer 1``, ``layer 2``, …); another number
+            of labels is a ValueError.
         ax: the Axes (default: a new figure).
         bins: bins per histogram.
         log: logarithmic count axis.
@@ -567,10 +599,15 @@ def node_voltages(
         image_shape: ``(rows, cols)`` with rows·cols = nodes draws each example's nodes as a
             grid (one panel per example); without it one panel shows examples × nodes.
         titles: one title per example panel.
-        axes: the Axes (one, or one per example with ``image_shape``).
+        axes: the Axes (one, or one per example with ``image_shape``; default: a new
+            figure).
+        cmap: a Matplotlib colormap name (diverging, as the scale is symmetric about 0 V).
 
     Returns:
         the list of Axes.
+
+    Raises:
+        ValueError: ``voltages`` not 2-D, or an ``image_shape`` that does not hold the nodes.
     """
     v = np.asarray(voltages, dtype=float)
     if v.ndim != 2:
@@ -675,11 +712,20 @@ def nonideality_effects(rows: Sequence[Mapping], *, axes=None, model: str | None
     Args:
         rows: records with ``axis`` (the non-ideality, or ``"ideal"`` for the reference run,
             or ``"preset"``), ``value``, ``algorithm`` and ``test_error_percent`` (and
-            ``model``, to pick one with ``model=``), as ``benchmarks/nonidealities.py`` writes.
-        axes: one Axes per non-ideality (default: a new figure).
+            ``model``, to pick one with ``model=``), as ``benchmarks/nonidealities.py``
+            writes; ``value`` is the strength (a number; a preset's name for
+            ``"preset"``), ``test_error_percent`` in percent.
+        axes: one Axes per non-ideality, in the order they first appear (the presets last;
+            default: a new figure).
+        model: draw only the rows whose ``model`` is this (e.g. ``"drn-xs"``); None: all
+            rows.
 
     Returns:
         the list of Axes. Each algorithm's ideal-device error is a dotted line.
+
+    Raises:
+        ValueError: no non-ideality rows (after ``model`` picked), or the wrong number of
+            Axes.
     """
     rows = [r for r in rows if model is None or r.get("model") == model]
     names = list(dict.fromkeys(r["axis"] for r in rows if r["axis"] not in ("ideal", "preset")))

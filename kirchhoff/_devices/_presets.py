@@ -1,13 +1,13 @@
-"""Published device parameter sets, as presets of :class:`PulsedDevice`.
+"""Published device parameter sets, as presets of ``PulsedDevice``.
 
 Each preset records what its source publishes, checked against that source (cited beside
 it; see ``notes`` for what was found where). Conductances are relative: a preset fixes the
 on/off ratio g_max/g_min, the response (levels, nonlinearity, asymmetry) and the noise, and
-:func:`device_preset` places it at the g_max the network needs (the circuit's potentials do not
+``device_preset`` places it at the g_max the network needs (the circuit's potentials do not
 change when every conductance, bias and nudge is scaled by one factor).
 
 Conversions, so that one definition of each non-ideality serves every preset:
-- NeuroSim's cycle-to-cycle σ is a fraction of (G_max − G_min) per √pulse; :class:`PulsedDevice`
+- NeuroSim's cycle-to-cycle σ is a fraction of (G_max − G_min) per √pulse; ``PulsedDevice``
   takes the write noise relative to a pulse's step, so σ_w = σ_CtoC·P_max (the same spread
   for a nominal step, range/P_max; smaller where a nonlinear step is smaller);
 - NeuroSim draws its device-to-device variation on NL; here it is on the step and bounds;
@@ -27,7 +27,7 @@ from ._responses import ExpStepResponse, NeuroSimResponse, SoftBoundsResponse
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A published device: its response, on/off ratio (inf: g_min = 0), noise and spread
-    in :class:`PulsedDevice`'s terms, and where each number comes from."""
+    in ``PulsedDevice``'s terms, and where each number comes from."""
 
     response: Callable[[], object]
     on_off: float
@@ -126,13 +126,67 @@ DEVICE_PRESETS: dict[str, Preset] = {
         notes="dw_min_dtod log-normal; corrupt devices 9.77 % measured, off in the preset",
     ),
 }
+"""The published devices [`device_preset`][kirchhoff.device_preset] builds, by name:
+
+- NeuroSim V3.0's benchmark devices (nonlinear pulse response,
+  [`NeuroSimResponse`][kirchhoff.NeuroSimResponse]; cycle-to-cycle write noise): ``"epiram"``,
+  ``"ag-a-si"``, ``"alox-hfo2"``, ``"taox-hfox"``;
+- aihwkit's ReRAM presets, with device-to-device variation: ``"reram-es"`` (exponential step,
+  [`ExpStepResponse`][kirchhoff.ExpStepResponse]), ``"reram-sb"``, ``"reram-om"``,
+  ``"reram-hfo2"`` (soft bounds, [`SoftBoundsResponse`][kirchhoff.SoftBoundsResponse]).
+
+Each value records, in [`PulsedDevice`][kirchhoff.PulsedDevice]'s terms, what its source
+publishes: ``response`` (a function that builds the pulse response), ``on_off`` (the ratio
+g_max/g_min; inf for g_min = 0), ``write_noise``, ``read_noise``, ``d2d_step``,
+``d2d_bounds``, ``stuck_fraction``, ``max_pulses``, and ``source`` and ``notes``: where each
+number comes from and what is not modelled. Conductances are relative: a preset fixes the
+on/off ratio, the response and the noise, not g_max.
+"""
 _LOGNORMAL = {"reram-om", "reram-hfo2"}
 
 
 def device_preset(name: str, g_max: float, seed: int = 0, **overrides) -> PulsedDevice:
-    """The published device ``name`` (a key of :data:`DEVICE_PRESETS`) with its range's top at
-    ``g_max`` siemens; ``overrides`` replace any :class:`PulsedDevice` field (e.g.
-    ``write_noise=0`` to switch one non-ideality off)."""
+    """A published device as a [`PulsedDevice`][kirchhoff.PulsedDevice], with its range's top
+    at ``g_max``.
+
+    A preset fixes what is relative: the on/off ratio (so g_min = g_max / on_off), the pulse
+    response, the noise and the device-to-device spread. ``g_max`` places it at the
+    conductances the network needs (a circuit's potentials do not change when every
+    conductance, bias current and nudge is scaled by one factor).
+
+    Args:
+        name: The device, a key of [`DEVICE_PRESETS`][kirchhoff.DEVICE_PRESETS] (e.g.
+            ``"epiram"``, ``"reram-sb"``).
+        g_max: The top of the conductance range (siemens, > 0).
+        seed: The integer seed the device-to-device variation is drawn from.
+
+    Keyword Args:
+        **overrides: Replace any other [`PulsedDevice`][kirchhoff.PulsedDevice] field, e.g.
+            ``write_noise=0.0`` to switch one non-ideality off.
+
+    Returns:
+        The device, a [`PulsedDevice`][kirchhoff.PulsedDevice] named ``name``.
+
+    Raises:
+        kirchhoff.InvalidInputError: For an unknown ``name`` or a field value out of range.
+        TypeError: For an override that is not a field of
+            [`PulsedDevice`][kirchhoff.PulsedDevice].
+
+    Examples:
+        Four nominal pulses up move a nonlinear device further near the bottom of its range
+        than near the top:
+
+        >>> import jax.numpy as jnp
+        >>> import kirchhoff as kh
+        >>> dev = kh.device_preset("epiram", g_max=1e-3, write_noise=0.0)
+        >>> print(f"{dev.g_min:.3g}")  # g_max / on-off ratio, siemens
+        1.99e-05
+        >>> g = dev.initial_state(jnp.array([dev.g_min, 5e-4, 9e-4]))
+        >>> four = 4 * (dev.g_max - dev.g_min) / 64  # 64 pulses cross the range
+        >>> dg = dev.program(g, jnp.full(3, four)) - g
+        >>> print(" ".join(f"{1e6 * float(d):.0f}" for d in dg))  # microsiemens
+        73 62 52
+    """
     if name not in DEVICE_PRESETS:
         raise InvalidInputError(
             f"unknown device preset {name!r}: choose one of {sorted(DEVICE_PRESETS)}."

@@ -1,7 +1,7 @@
 """A programmable conductance written by pulses, with the non-idealities of real memristors.
 
 ``PulsedDevice`` composes, each off by default:
-- bounds [g_min, g_max] and a pulse response (:mod:`._responses`): a finite number of levels,
+- bounds [g_min, g_max] and a pulse response (``_responses``): a finite number of levels,
   a nonlinear, asymmetric step, or a measured table;
 - write (programming) noise, cycle to cycle: each pulse's change of conductance is multiplied
   by (1 + σ_w·ε), so an update of n pulses that moves g by Δ gets a Gaussian error of standard
@@ -9,7 +9,8 @@
 - read noise, drawn afresh at every read (every phase of a training step reads anew): a read
   presents g·(1 + σ_r·ε), never below 0;
 - device-to-device variation, fixed when a network is built, from the device's ``seed``: each
-  device's step is scaled by max(1 + σ_s·ε, 0) (or e^{σ_s·ε}, ``d2d_lognormal``), and its bounds by (1 + σ_b·ε) each;
+  device's step is scaled by max(1 + σ_s·ε, 0) (or e^{σ_s·ε}, ``d2d_lognormal``), and its
+  bounds by (1 + σ_b·ε) each;
 - up/down asymmetry as aihwkit defines it: the weaker direction's step is (1 − |up_down|)
   times the response's (depression for up_down > 0), on top of any asymmetry the response has;
 - stuck devices: a fraction of the devices ignores every write, half of them stuck at their
@@ -49,8 +50,62 @@ class Cells(eqx.Module):
 
 
 class PulsedDevice(AbstractDevice):
-    """A memristor programmed by pulses (module docstring): ``g_min``/``g_max`` its range
-    (siemens), ``response`` how pulses move it (default: ideal steps, 256 levels)."""
+    """A memristor programmed by pulses, with the non-idealities of real devices (each off by
+    default).
+
+    The state is the conductance (siemens) in [``g_min``, ``g_max``]. A write turns an update
+    Δg (an optimiser's step: a hybrid chip keeps momentum or Adam in software, and only its
+    step meets the device) into a signed whole number of pulses n = Δg / (nominal step),
+    rounded, with the nominal step the datasheet's mean change per pulse,
+    (g_max − g_min)·``response.nominal_step()``; the ``response`` then says where n pulses
+    take each device. A circuit's potentials do not change when every conductance, bias
+    current and nudge is multiplied by one factor, so a device keeps its on/off ratio, levels
+    and (relative) noise at any ``g_max``. The non-idealities:
+
+    - write noise, cycle to cycle: each pulse's change is multiplied by (1 + σ_w·ε), so n
+      pulses that move g by Δ get a Gaussian error of standard deviation σ_w·|Δ|/√|n|;
+    - read noise, drawn afresh at every read (every phase of a training step reads anew):
+      a read presents g·(1 + σ_r·ε), never below 0;
+    - device-to-device variation, drawn once per weight array when a network is built
+      (``sample_cells``, from ``seed``): each device's step is scaled by max(1 + σ_s·ε, 0)
+      (or e^{σ_s·ε}), and each of its bounds by (1 + σ_b·ε);
+    - up/down asymmetry as aihwkit defines it: the weaker direction's step is (1 − |up_down|)
+      times the response's, on top of any asymmetry the response has;
+    - stuck devices, which ignore every write and sit at their g_min or g_max.
+
+    [`device_preset`][kirchhoff.device_preset] builds one from a published device.
+
+    Args:
+        g_max: The top of the conductance range (siemens, > 0).
+        g_min: The bottom of the range (siemens, 0 ≤ g_min < g_max; default 0).
+        response: How pulses move the normalised state, an
+            [`AbstractResponse`][kirchhoff.AbstractResponse]; default: 256 equally spaced
+            levels, [`LinearResponse`][kirchhoff.LinearResponse] with ``n_levels=256``.
+        write_noise: σ_w, the cycle-to-cycle spread of a pulse's change, relative to that
+            change (≥ 0; 0: none). Programming with it needs a PRNG key.
+        read_noise: σ_r, the spread of a read relative to the conductance (≥ 0; 0: none).
+            A read without a PRNG key draws none.
+        d2d_step: σ_s, the device-to-device spread of the step (≥ 0; 0: none).
+        d2d_bounds: σ_b, the device-to-device spread of each bound, relative to it
+            (0 ≤ σ_b < 1). A device's range keeps at least a tenth of the nominal span.
+        d2d_lognormal: Draw the step's factor log-normally, e^{σ_s·ε}, rather than
+            max(1 + σ_s·ε, 0).
+        stuck_fraction: The fraction of devices stuck (in [0, 1]; 0: none).
+        stuck_high: The share of the stuck devices stuck at their g_max rather than their
+            g_min (in [0, 1]; default half).
+        up_down: The up/down asymmetry, in (−1, 1): > 0 weakens depression, < 0
+            potentiation; 0 (the default) for none.
+        stochastic_rounding: Round the number of pulses up with probability equal to its
+            fraction (unbiased; needs a PRNG key) rather than to the nearest integer.
+        max_pulses: The most pulses one update may send to a device (an integer ≥ 1), or None
+            (the default) for enough to cross the whole range.
+        seed: The integer seed, in [0, 2³²), that the device-to-device variation is drawn from.
+        name: A label (a preset's name).
+
+    Raises:
+        kirchhoff.InvalidInputError: For a value out of its range (e.g. g_min ≥ g_max).
+        kirchhoff.InvalidInputTypeError: If ``response`` is not a pulse response.
+    """
 
     g_min: float = eqx.field(static=True)
     g_max: float = eqx.field(static=True)
@@ -135,11 +190,24 @@ class PulsedDevice(AbstractDevice):
         self.name = str(name)
 
     def with_options(self, **fields) -> "PulsedDevice":
-        """A copy with ``fields`` replaced (checked as in the constructor)."""
+        """A copy with ``fields`` replaced (checked as in the constructor), e.g.
+        ``dev.with_options(read_noise=0.0)``."""
         return dataclasses.replace(self, **fields)
 
     # ---- fixed per-device parameters ----------------------------------------------------------
     def sample_cells(self, shape, index):
+        """What differs from device to device in one weight array, drawn once from ``seed``
+        and ``index``: each device's step factor, its bounds and whether it is stuck.
+
+        Args:
+            shape: The shape of the weight array.
+            index: Its position among the network's weight arrays (each draws its own).
+
+        Returns:
+            The per-device parameters (a ``Cells`` of arrays of ``shape``), or None when the
+            device has no variation (``d2d_step``, ``d2d_bounds`` and ``stuck_fraction`` all
+            0).
+        """
         if not (self.d2d_step or self.d2d_bounds or self.stuck_fraction):
             return None
         key = jax.random.fold_in(jax.random.PRNGKey(self.seed), index)
@@ -173,7 +241,15 @@ class PulsedDevice(AbstractDevice):
 
     def initial_state(self, conductance, cells=None):
         """Each device at the state of its grid nearest to the given conductance (clipped to
-        its range); stuck devices at their stuck value."""
+        its range); stuck devices at their stuck value.
+
+        Args:
+            conductance: The wanted conductances (siemens), any shape.
+            cells: What ``sample_cells`` drew for this array, or None.
+
+        Returns:
+            The states (siemens), shaped like ``conductance``.
+        """
         g = jnp.asarray(conductance)
         lo, hi, _ = self._bounds(cells, g.dtype)
         x = jnp.clip((g - lo) / (hi - lo), 0.0, 1.0)
@@ -183,9 +259,21 @@ class PulsedDevice(AbstractDevice):
     # ---- the seam -------------------------------------------------------------------------------
     @property
     def noisy_read(self) -> bool:
+        """Whether reads draw noise (``read_noise`` > 0)."""
         return self.read_noise > 0
 
     def read(self, state, key=None, cells=None):
+        """The conductances the devices present: the state, times (1 + σ_r·ε) with read noise
+        and a ``key`` (never below 0).
+
+        Args:
+            state: The conductances held (siemens), any shape.
+            key: A JAX PRNG key to draw the read noise from, or None (no noise).
+            cells: Unused: the state already holds stuck devices at their values.
+
+        Returns:
+            The conductances read (siemens), shaped like ``state``.
+        """
         del cells  # the state already holds stuck devices at their values
         if not self.read_noise or key is None:
             return state
@@ -193,7 +281,16 @@ class PulsedDevice(AbstractDevice):
         return jnp.maximum(state * (1.0 + self.read_noise * noise), 0.0)
 
     def pulses(self, update, key=None):
-        """The signed whole number of pulses (as floats) an update Δg asks for."""
+        """The signed whole number of pulses (as floats) an update Δg asks for.
+
+        Args:
+            update: The change of conductance (siemens), any shape.
+            key: A JAX PRNG key; needed with ``stochastic_rounding``.
+
+        Returns:
+            The pulse counts, shaped like ``update``: Δg over the nominal step of its
+            direction, rounded, with |n| at most ``max_pulses``.
+        """
         up, down = self.response.nominal_step()
         span = self.g_max - self.g_min
         wanted = update / jnp.where(update >= 0, up * span, down * span).astype(update.dtype)
@@ -211,6 +308,24 @@ class PulsedDevice(AbstractDevice):
         return jnp.clip(n, -limit, limit)
 
     def program(self, state, update, key=None, cells=None):
+        """The state after the pulses that ``update`` asks for: counted by ``pulses``, moved
+        by the response (with this device's step factor and asymmetry), perturbed by write
+        noise and clipped to the device's bounds; a device sent no pulse does not change, and
+        a stuck device stays at its stuck value.
+
+        Args:
+            state: The conductances held (siemens), any shape.
+            update: The change of conductance asked for (an optimiser's step, siemens),
+                shaped like ``state``.
+            key: A JAX PRNG key; needed with ``write_noise`` or ``stochastic_rounding``.
+            cells: What ``sample_cells`` drew for this array, or None.
+
+        Returns:
+            The new conductances (siemens), shaped like ``state``.
+
+        Raises:
+            kirchhoff.InvalidInputError: If write noise or stochastic rounding has no key.
+        """
         k_round, k_write = (None, None) if key is None else jax.random.split(key)
         n = self.pulses(update, k_round)
         lo, hi, scale = self._bounds(cells, state.dtype)

@@ -55,18 +55,45 @@ def asymmetry_factors(up_down: float) -> tuple[float, float]:
 
 
 class AbstractResponse(eqx.Module):
-    """How pulses move a device's normalised state (module docstring)."""
+    """How programming pulses move a device's conductance: the pulse response of a
+    [`PulsedDevice`][kirchhoff.PulsedDevice].
+
+    A response acts on the normalised state x = (g − g_lo)/(g_hi − g_lo) ∈ [0, 1] of each
+    device (g_lo, g_hi its own bounds), so it holds no conductances. A subclass must provide
+    ``apply`` (the state after n pulses) and ``nominal_step`` (the mean change of x per pulse,
+    what a controller that knows only the datasheet divides an update by to count pulses); it
+    may override ``quantise`` (the identity by default, for a response without a grid).
+    """
 
     def apply(self, x, n, scale=1.0):
+        """The normalised state after ``n`` pulses.
+
+        Args:
+            x: The normalised states in [0, 1], any shape.
+            n: The signed whole numbers of pulses (as floats), shaped like ``x``: positive
+                potentiate (up), negative depress (down), 0 leaves ``x`` as it is.
+            scale: Each pulse's size relative to the nominal one (the device-to-device
+                variation of the step): a scalar or one per device; 1 for a nominal device.
+
+        Returns:
+            The new normalised states in [0, 1], shaped like ``x``.
+        """
         raise NotImplementedError
 
     def nominal_step(self) -> tuple[float, float]:
-        """The mean change of x per pulse, (up, down), both positive."""
+        """The mean change of x per pulse over the range, (up, down), both positive."""
         raise NotImplementedError
 
     def quantise(self, x):
         """The nearest state the device reaches by whole pulses from its lower bound (the
-        identity for responses without a grid)."""
+        identity for responses without a grid).
+
+        Args:
+            x: The normalised states in [0, 1], any shape.
+
+        Returns:
+            The reachable states nearest to ``x``, shaped like it.
+        """
         return x
 
 
@@ -109,8 +136,17 @@ class AbstractPulseCoordinate(AbstractResponse):
 
 
 class LinearResponse(AbstractPulseCoordinate):
-    """``n_levels`` equally spaced conductances: every pulse moves x by 1/(n_levels − 1), up
-    or down (the ideal device quantised)."""
+    """``n_levels`` equally spaced conductances: every pulse moves the normalised state x by
+    1/(n_levels − 1), up or down (the ideal device quantised). The default response of a
+    [`PulsedDevice`][kirchhoff.PulsedDevice], with 256 levels.
+
+    Args:
+        n_levels: The number of conductance levels, bottom and top included (an integer
+            ≥ 2): n_levels − 1 pulses cross the range.
+
+    Raises:
+        kirchhoff.InvalidInputError: If ``n_levels`` is not an integer ≥ 2.
+    """
 
     n_levels: int = eqx.field(static=True)
 
@@ -119,18 +155,23 @@ class LinearResponse(AbstractPulseCoordinate):
 
     @property
     def pulses(self):
+        """Full-range pulse counts (up, down): n_levels − 1 each."""
         return self.n_levels - 1, self.n_levels - 1
 
     def up(self, p):
+        """The normalised state after ``p`` pulses up from the bottom: p/(n_levels − 1)."""
         return p / (self.n_levels - 1)
 
     def up_inverse(self, x):
+        """The pulse count up from the bottom that reaches the normalised state ``x``."""
         return x * (self.n_levels - 1)
 
     def down(self, q):
+        """The normalised state after ``q`` pulses down from the top: 1 − q/(n_levels − 1)."""
         return 1.0 - q / (self.n_levels - 1)
 
     def down_inverse(self, x):
+        """The pulse count down from the top that reaches the normalised state ``x``."""
         return (1.0 - x) * (self.n_levels - 1)
 
 
@@ -171,14 +212,30 @@ def neurosim_a(nl: float) -> float:
 
 class NeuroSimResponse(AbstractPulseCoordinate):
     """NeuroSim's nonlinear pulse response (MLP_NeuroSim V3.0, ``Cell.cpp``; Chen, Peng, Yu,
-    IEEE TCAD 2018). Each branch is one curve in the pulse count P ∈ [0, P_max],
+    IEEE TCAD 2018).
+
+    Each branch is one curve in the pulse count P ∈ [0, P_max],
     G(P) = B·(1 − e^{−P/A}) + G_min with B = (G_max − G_min)/(1 − e^{−P_max/A}), and its
-    curvature A = :func:`neurosim_a` (NL)·P_max. Potentiation climbs the LTP curve; depression
-    walks the LTD curve backwards. With NeuroSim's signs (NL_LTP > 0, NL_LTD < 0) both curves
-    are steep where the pulse starts moving away from a bound and flat as it nears the other:
-    each step shrinks as G nears the bound it moves towards. ``pulses_up``/``pulses_down`` are
-    NeuroSim's maxNumLevelLTP/LTD: pulses from one end of the range to the other. NL = 0 is a
-    linear branch."""
+    curvature A is set by the nonlinearity label NL: A/P_max is the curvature whose normalised
+    curve lies at most 0.07·√2·|NL| above the straight line (the rule NeuroSim's table
+    ``getParamA`` follows, solved here for any NL rather than looked up on its 0.01 grid).
+    Potentiation climbs the LTP curve; depression walks the LTD curve backwards. With
+    NeuroSim's signs (NL_LTP > 0, NL_LTD < 0) both curves are steep where the pulse starts
+    moving away from a bound and flat as it nears the other: each step shrinks as G nears the
+    bound it moves towards.
+
+    Args:
+        pulses_up: Pulses from the bottom of the range to the top (NeuroSim's
+            maxNumLevelLTP; an integer ≥ 1).
+        pulses_down: Pulses from the top to the bottom (maxNumLevelLTD; an integer ≥ 1).
+        nl_up: The nonlinearity label NL of potentiation (0 < |NL| ≤ 10, NeuroSim's sign
+            convention: > 0), or 0 for a linear branch.
+        nl_down: The nonlinearity label of depression (0 < |NL| ≤ 10, usually < 0), or 0
+            for a linear branch.
+
+    Raises:
+        kirchhoff.InvalidInputError: For a pulse count below 1 or an NL out of range.
+    """
 
     pulses_up: int = eqx.field(static=True)
     pulses_down: int = eqx.field(static=True)
@@ -198,33 +255,50 @@ class NeuroSimResponse(AbstractPulseCoordinate):
 
     @property
     def pulses(self):
+        """Full-range pulse counts (``pulses_up``, ``pulses_down``)."""
         return self.pulses_up, self.pulses_down
 
     def up(self, p):
+        """The normalised state after ``p`` pulses up from the bottom (the LTP curve)."""
         n, a = self.pulses_up, self.a_up
         return p / n if a is None else _saturating(p, a, n)
 
     def up_inverse(self, x):
+        """The pulse count on the LTP curve that reaches the normalised state ``x``."""
         n, a = self.pulses_up, self.a_up
         return x * n if a is None else _saturating_inverse(x, a, n)
 
     def down(self, q):
+        """The normalised state after ``q`` pulses down from the top (the LTD curve)."""
         # q depressing pulses from the top: the LTD curve at P = P_max − q
         n, a = self.pulses_down, self.a_down
         p = n - q
         return p / n if a is None else _saturating(p, a, n)
 
     def down_inverse(self, x):
+        """The pulse count down from the top on the LTD curve that reaches ``x``."""
         n, a = self.pulses_down, self.a_down
         return n - (x * n if a is None else _saturating_inverse(x, a, n))
 
 
 class TableResponse(AbstractPulseCoordinate):
-    """A device given by measurements: ``up`` the conductances after 0, 1, 2, … potentiating
-    pulses from the bottom of the range, ``down`` after 0, 1, 2, … depressing pulses from the
-    top (siemens). Between pulses the state is interpolated linearly in the pulse count.
-    The branches must be strictly monotone (increasing, decreasing); their ends set the range
-    the device's g_min/g_max are mapped onto (each branch normalised to [0, 1])."""
+    """A device given by measurements: the conductance after each number of pulses, one table
+    per direction. Between pulses the state is interpolated linearly in the pulse count.
+
+    Only the tables' shapes matter: each branch is normalised to [0, 1], its ends mapped onto
+    the device's g_min and g_max (its own bounds, with device-to-device variation).
+    ``TableResponse.from_csv`` reads the tables from a file.
+
+    Args:
+        up: The conductances after 0, 1, 2, … potentiating pulses from the bottom of the range
+            (siemens), a 1-D sequence of at least two, strictly increasing.
+        down: The conductances after 0, 1, 2, … depressing pulses from the top (siemens), a
+            1-D sequence of at least two, strictly decreasing.
+
+    Raises:
+        kirchhoff.InvalidInputError: If a branch is not 1-D, has fewer than two values, holds
+            a NaN or infinite value, or is not strictly monotone.
+    """
 
     up_table: tuple[float, ...] = eqx.field(static=True)  # normalised to [0, 1], hashable
     down_table: tuple[float, ...] = eqx.field(static=True)
@@ -263,7 +337,18 @@ class TableResponse(AbstractPulseCoordinate):
     def from_csv(cls, path) -> "TableResponse":
         """Read a table from a CSV file with a header naming the columns ``up`` and ``down``
         (any others, e.g. ``pulse``, are ignored): one row per pulse count, conductances in
-        siemens; a branch shorter than the other leaves its cells empty."""
+        siemens; a branch shorter than the other leaves its cells empty.
+
+        Args:
+            path: The CSV file (a string or path).
+
+        Returns:
+            The [`TableResponse`][kirchhoff.TableResponse] of its two columns.
+
+        Raises:
+            kirchhoff.InvalidInputError: If the file cannot be read, lacks the columns, or
+                holds a value that is not a number.
+        """
         path = pathlib.Path(path)
         try:
             with path.open(newline="") as f:
@@ -291,31 +376,49 @@ class TableResponse(AbstractPulseCoordinate):
 
     @property
     def pulses(self):
+        """Full-range pulse counts (up, down): one fewer than each table's length."""
         return len(self.up_table) - 1, len(self.down_table) - 1
 
     def up(self, p):
+        """The normalised state after ``p`` pulses up from the bottom (the ``up`` table)."""
         return jnp.interp(p, np.arange(len(self.up_table), dtype=float), np.array(self.up_table))
 
     def up_inverse(self, x):
+        """The pulse count up from the bottom that reaches the normalised state ``x``."""
         return jnp.interp(x, np.array(self.up_table), np.arange(len(self.up_table), dtype=float))
 
     def down(self, q):
+        """The normalised state after ``q`` pulses down from the top (the ``down`` table)."""
         t = np.array(self.down_table)
         return jnp.interp(q, np.arange(t.size, dtype=float), t)
 
     def down_inverse(self, x):
+        """The pulse count down from the top that reaches the normalised state ``x``."""
         # interp needs increasing abscissae: the down branch read backwards
         t = np.array(self.down_table)
         return jnp.interp(x, t[::-1], np.arange(t.size, dtype=float)[::-1])
 
 
 class SoftBoundsResponse(AbstractResponse):
-    """aihwkit's soft-bounds device, in weights w ∈ [w_min, w_max] (w_min < 0 < w_max, mapped
-    linearly onto the device's conductance range): a pulse up changes w by
-    s_up·(1 − w/w_max), a pulse down by −s_down·(1 − w/w_min), so the step shrinks linearly
-    to zero at each bound; s_up, s_down are dw_min with the weaker one shrunk by |up_down|
-    (:func:`asymmetry_factors`). n pulses in closed form: w_max − (w_max − w)·(1 − α)^n with
-    α = s_up/w_max (likewise down). aihwkit's SoftBoundsDevice (``rpu_linearstep_device``)."""
+    """aihwkit's soft-bounds device (SoftBoundsDevice, ``rpu_linearstep_device``): each step
+    shrinks linearly to zero at the bound it moves towards.
+
+    It works in aihwkit's weights w ∈ [w_min, w_max] (w_min < 0 < w_max), mapped linearly onto
+    the device's conductance range. A pulse up changes w by s_up·(1 − w/w_max), a pulse down
+    by −s_down·(1 − w/w_min); s_up and s_down are ``dw_min``, the weaker one shrunk by
+    |up_down|. n pulses in closed form: w_max − (w_max − w)·(1 − α)^n with α = s_up/w_max
+    (likewise down).
+
+    Args:
+        dw_min: The step at w = 0, in weight units (> 0, smaller than each bound).
+        up_down: The up/down asymmetry, in (−1, 1): > 0 weakens depression, < 0
+            potentiation (aihwkit's convention); 0 for none.
+        w_min: The lower bound of the weight (< 0; default −1).
+        w_max: The upper bound of the weight (> 0; default 1).
+
+    Raises:
+        kirchhoff.InvalidInputError: For a value out of its range.
+    """
 
     dw_min: float = eqx.field(static=True)
     up_down: float = eqx.field(static=True)
@@ -345,10 +448,13 @@ class SoftBoundsResponse(AbstractResponse):
                 raise InvalidInputError(f"{who}: one pulse ({step:g}) must be smaller than {name}.")
 
     def nominal_step(self):
+        """``dw_min`` over the weight span, (up, down) alike."""
         span = self.w_max - self.w_min
         return self.dw_min / span, self.dw_min / span
 
     def apply(self, x, n, scale=1.0):
+        """The normalised state after ``n`` pulses, in closed form (see
+        [`AbstractResponse.apply`][kirchhoff.AbstractResponse.apply] for the arguments)."""
         span = self.w_max - self.w_min
         w = self.w_min + x * span
         f_up, f_down = asymmetry_factors(self.up_down)
@@ -362,13 +468,33 @@ class SoftBoundsResponse(AbstractResponse):
 
 
 class ExpStepResponse(AbstractResponse):
-    """aihwkit's exponential-step device, in weights w ∈ [w_min, w_max] mapped linearly onto
-    the conductance range: with z = 2·a·w/(w_max − w_min) + b, a pulse up changes w by
-    s_up·max(1 − A_up·e^{γ_up·z}, 0) and a pulse down by −s_down·max(1 − A_down·e^{−γ_down·z}, 0),
-    then w is clipped to its bounds (s_up, s_down as in :class:`SoftBoundsResponse`).
-    aihwkit's ExpStepDevice (``rpu_expstep_device``).
-    No closed form: n pulses are applied one at a time (at most ``max_pulses``, the
-    device's cap on one update)."""
+    """aihwkit's exponential-step device (ExpStepDevice, ``rpu_expstep_device``).
+
+    It works in weights w ∈ [w_min, w_max], mapped linearly onto the conductance range. With
+    z = 2·a·w/(w_max − w_min) + b, a pulse up changes w by s_up·max(1 − A_up·e^{γ_up·z}, 0)
+    and a pulse down by −s_down·max(1 − A_down·e^{−γ_down·z}, 0), then w is clipped to its
+    bounds; s_up and s_down are ``dw_min``, the weaker one shrunk by |up_down| (as in
+    [`SoftBoundsResponse`][kirchhoff.SoftBoundsResponse]). There is no closed form: n pulses
+    are applied one at a time, at most ``max_pulses`` of them (more are dropped).
+
+    Args:
+        dw_min: The nominal step, in weight units (> 0).
+        up_down: The up/down asymmetry (> 0 weakens depression, < 0 potentiation; 0: none).
+        a_up: A_up, the amplitude of the exponential term of a pulse up (0: a constant
+            step).
+        a_down: A_down, the amplitude of the exponential term of a pulse down.
+        gamma_up: γ_up, the exponential's rate in z for a pulse up.
+        gamma_down: γ_down, the exponential's rate in z for a pulse down.
+        a: The slope a of z in the weight.
+        b: The offset b of z.
+        w_min: The lower bound of the weight (default −1; below ``w_max``).
+        w_max: The upper bound of the weight (default 1).
+        max_pulses: The most pulses one update applies (an integer ≥ 1; default 31): the
+            length of the loop that applies them, whatever the update asks.
+
+    Raises:
+        kirchhoff.InvalidInputError: For a value out of its range.
+    """
 
     dw_min: float = eqx.field(static=True)
     up_down: float = eqx.field(static=True)
@@ -416,11 +542,23 @@ class ExpStepResponse(AbstractResponse):
         self.max_pulses = max_pulses
 
     def nominal_step(self):
+        """``dw_min`` over the weight span, (up, down) alike."""
         span = self.w_max - self.w_min
         return self.dw_min / span, self.dw_min / span
 
     def pulse(self, w, up, scale=1.0):
-        """The weight after one pulse (``up`` a boolean array), clipped to the bounds."""
+        """The weight after one pulse, clipped to the bounds.
+
+        Args:
+            w: The weights, in [w_min, w_max], any shape.
+            up: True where the pulse potentiates, False where it depresses (a boolean array
+                broadcastable to ``w``).
+            scale: Each device's step relative to the nominal one (a scalar or one per
+                device).
+
+        Returns:
+            The new weights, shaped like ``w``.
+        """
         z = 2.0 * self.a * w / (self.w_max - self.w_min) + self.b
         grow = jnp.maximum(1.0 - self.a_up * jnp.exp(self.gamma_up * z), 0.0)
         shrink = jnp.maximum(1.0 - self.a_down * jnp.exp(-self.gamma_down * z), 0.0)
@@ -429,6 +567,9 @@ class ExpStepResponse(AbstractResponse):
         return jnp.clip(w + dw, self.w_min, self.w_max)
 
     def apply(self, x, n, scale=1.0):
+        """The normalised state after ``n`` pulses, applied one at a time (at most
+        ``max_pulses``; see [`AbstractResponse.apply`][kirchhoff.AbstractResponse.apply] for
+        the arguments)."""
         span = self.w_max - self.w_min
         w = self.w_min + x * span
         k = jnp.minimum(jnp.abs(n), self.max_pulses)

@@ -1,6 +1,6 @@
 """Checks of the values given to the layered models, their learning rules and training, made
-before anything is computed: each raises :class:`InvalidInputError` (a ValueError) or
-:class:`InvalidInputTypeError` (also a TypeError) naming the argument and the offending value.
+before anything is computed: each raises ``InvalidInputError`` (a ValueError) or
+``InvalidInputTypeError`` (also a TypeError) naming the argument and the offending value.
 
 Array checks look at shapes and dtypes (known while tracing, so free inside ``jit``) and at
 values only when the array is concrete: a traced value is never pulled to the host."""

@@ -18,7 +18,7 @@ from .._elements import (
 
 
 def layered_to_circuit(net) -> Circuit:
-    """``net`` as a general :class:`Circuit`: see :meth:`LayeredNetwork.to_circuit`."""
+    """``net`` as a general ``Circuit``: see ``LayeredNetwork.to_circuit``."""
     net.require_read("LayeredNetwork.to_circuit")
     n_in = net.sizes[0]
     names = [[f"in+{i}" for i in range(n_in)] + [f"in-{i}" for i in range(n_in)]]

@@ -77,15 +77,53 @@ def drn(
     saturation_spread: float = 0.0,
     saturation_key=None,
 ) -> LayeredNetwork:
-    """A deep resistive network (Scellier 2024) with ``sizes = (n_features, h1, …, n_out)``:
-    hidden units alternate excitatory ([0, ∞)) and inhibitory ((−∞, 0]); conductances are drawn
-    uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative); biases start at 0.
+    """A deep resistive network (Scellier 2024), as a
+    [`LayeredNetwork`][kirchhoff.LayeredNetwork] with randomly drawn conductances.
 
-    Shockley diodes (``diode="shockley"``) have saturation current ``saturation_current``
-    (amperes) and series resistance ``series_resistance`` (ohms); with ``saturation_spread``
-    σ > 0 each diode's I_s is drawn log-normally, ln I_s ~ N(ln saturation_current, σ²), from
-    ``saturation_key`` (by default from ``key``: the same key gives the same diodes, and the
-    weights do not depend on σ)."""
+    Hidden units alternate excitatory (even indices, diodes clip them to [0, ∞)) and
+    inhibitory (odd indices, (−∞, 0]); with Shockley diodes those bounds are diodes to ground.
+    Conductances are drawn uniformly in [0, init_scale·√(1/fan_in)) (He-like, non-negative;
+    the first layer's fan-in is 2·n_features, one +x and one −x source per feature); biases
+    start at 0.
+
+    Args:
+        key: A JAX PRNG key (``jax.random.PRNGKey(0)``; not an int) for the conductances.
+        sizes: The layer sizes (n_features, n_1, …, n_outputs): at least three positive
+            integers (one hidden layer or more).
+        input_gain: γ, the volts per unit of a feature at the ±γx input sources (> 0).
+        diode: ``"ideal"`` (the default) or ``"shockley"``.
+        init_scale: The scale of the initial conductances (> 0).
+        amp_gains: One amplifier gain per hidden layer, or None for none.
+        dtype: The floating dtype of the parameters; None for JAX's default float.
+        device: The programmable resistors' device (see
+            [`LayeredNetwork`][kirchhoff.LayeredNetwork]); None for an ideal one.
+        saturation_current: The Shockley diodes' saturation current I_s (amperes, > 0).
+        series_resistance: Each Shockley diode's series resistance (ohms, ≥ 0).
+        saturation_spread: σ ≥ 0: with σ > 0 each diode's I_s is drawn log-normally,
+            ln I_s ~ N(ln saturation_current, σ²).
+        saturation_key: The PRNG key the spread is drawn from; None for one derived from
+            ``key`` (the same key gives the same diodes, and the conductances do not depend
+            on σ).
+
+    Returns:
+        The [`LayeredNetwork`][kirchhoff.LayeredNetwork].
+
+    Raises:
+        kirchhoff.InvalidInputError: For sizes, gains or diode parameters out of range.
+        kirchhoff.InvalidInputTypeError: For a ``key`` that is not a PRNG key, or a
+            non-floating ``dtype``.
+
+    Examples:
+        >>> import jax
+        >>> import kirchhoff as kh
+        >>> net = kh.drn(jax.random.PRNGKey(0), (4, 8, 3))
+        >>> net.sizes
+        (4, 8, 3)
+        >>> [w.shape for w in net.weights]  # the first layer has ±x sources
+        [(8, 8), (8, 3)]
+        >>> net.n_free  # hidden and output nodes
+        11
+    """
     sizes = _checked_sizes("drn", sizes)
     _check_key("drn", key)
     _check_dtype("drn", dtype)
@@ -129,6 +167,10 @@ MODELS: dict[str, tuple[int, ...]] = {
     "drn-2h": (784, 1024, 1024, 10),
     "drn-3h": (784, 1024, 1024, 1024, 10),
 }
+"""The named DRNs of [`make_model`][kirchhoff.make_model], by name: their layer sizes
+(n_features, hidden…, n_outputs), for 28×28 images and 10 classes. ``"drn-xs"`` has one
+hidden layer of 100 units; ``"drn-1h"``, ``"drn-2h"`` and ``"drn-3h"`` have one, two and three
+of 1024."""
 
 
 def seed_network(
@@ -147,19 +189,47 @@ def seed_network(
     saturation_spread: float = 0.0,
     saturation_key=None,
 ) -> LayeredNetwork:
-    """The seed paper's network (Kendall et al. 2020): pixels as ±v sources, one hidden layer
-    whose nodes have diodes to bias rails at ±rail_volts, bidirectional amplifiers of gain
+    """The seed paper's network (Kendall et al. 2020), as a
+    [`LayeredNetwork`][kirchhoff.LayeredNetwork]: pixels as ±γx sources, one hidden layer
+    whose nodes have diodes to bias rails at ±``rail_volts``, bidirectional amplifiers of gain
     ``amp_gain`` between the hidden and output layers, linear outputs.
 
-    Conductances start uniform in [0, √(1/fan_in)). The defaults are the ones that train
-    (the ``seed-mnist`` recipe): with input gain 1 every hidden node stays within ±21 mV, no
-    diode conducts and the network is linear; at 100 the hidden nodes reach the rails. The
-    output layer's energy carries 1/amp_gain², so the nudge's strength is β·A²/Σg at an
-    output: at A = 8 or 16 a β that suits A = 2 clamps the outputs and training stays at
+    Conductances start uniform in [0, √(1/fan_in)); biases at 0. The defaults are the ones that
+    train (the ``seed-mnist`` recipe): with input gain 1 every hidden node stays within
+    ±21 mV, no diode conducts and the network is linear; at 100 the hidden nodes reach the
+    rails. The output layer's energy carries 1/amp_gain², so the nudge's strength is β·A²/Σg at
+    an output: at A = 8 or 16 a β that suits A = 2 clamps the outputs and training stays at
     chance.
 
-    The diodes: ``saturation_current``, ``series_resistance`` and a log-normal
-    ``saturation_spread`` of I_s across diodes, as for :func:`drn`."""
+    Args:
+        key: A JAX PRNG key (not an int) for the conductances.
+        n_hidden: The number of hidden nodes.
+        n_features: The number of input features (784: 28×28 pixels).
+        n_outputs: The number of output nodes.
+        rail_volts: The rails' potential V: the diodes go to rails at −V and +V (volts, > 0).
+        amp_gain: The amplifiers' gain A (> 0).
+        input_gain: γ, the volts per unit of a feature at the ±γx input sources (> 0).
+        diode: ``"shockley"`` (the default) or ``"ideal"`` (the hidden nodes clipped to
+            [−V, V]).
+        dtype: The floating dtype of the parameters; None for JAX's default float.
+        device: The programmable resistors' device (see
+            [`LayeredNetwork`][kirchhoff.LayeredNetwork]); None for an ideal one.
+        saturation_current: The Shockley diodes' saturation current I_s (amperes, > 0).
+        series_resistance: Each Shockley diode's series resistance (ohms, ≥ 0).
+        saturation_spread: σ ≥ 0 of a log-normal spread of I_s across diodes, as for
+            [`drn`][kirchhoff.drn].
+        saturation_key: The PRNG key the spread is drawn from; None for one derived from
+            ``key``.
+
+    Returns:
+        The [`LayeredNetwork`][kirchhoff.LayeredNetwork], with sizes
+        (n_features, n_hidden, n_outputs).
+
+    Raises:
+        kirchhoff.InvalidInputError: For a size, gain or diode parameter out of range.
+        kirchhoff.InvalidInputTypeError: For a ``key`` that is not a PRNG key, or a
+            non-floating ``dtype``.
+    """
     who = "seed_network"
     _check_key(who, key)
     _check_dtype(who, dtype)
@@ -194,8 +264,8 @@ def seed_network(
 
 def model_sizes(name: str) -> tuple[int, ...]:
     """The layer sizes (n_features, hidden…, n_outputs) of the named model (see
-    :func:`make_model`), without building it; InvalidInputError for an unknown name or a
-    custom DRN whose sizes are not positive integers."""
+    ``make_model``), without building it; InvalidInputError for an unknown name or a custom
+    DRN whose sizes are not positive integers."""
     if not isinstance(name, str):
         raise InvalidInputTypeError(f"model must be a name (a string); got {name!r}.")
     key = name.lower()
@@ -222,8 +292,29 @@ def model_sizes(name: str) -> tuple[int, ...]:
 
 
 def make_model(name: str, key, **kwargs) -> LayeredNetwork:
-    """Build a named model: drn-xs, drn-1h, drn-2h, drn-3h, seed (Kendall 2020), or a custom
-    DRN as 'drn:784-256-10'."""
+    """Build a named model: a DRN of [`MODELS`][kirchhoff.MODELS], the seed paper's network,
+    or a DRN of any sizes.
+
+    Args:
+        name: ``"drn-xs"``, ``"drn-1h"``, ``"drn-2h"``, ``"drn-3h"`` (see
+            [`MODELS`][kirchhoff.MODELS]), ``"seed"`` (Kendall 2020, built by
+            [`seed_network`][kirchhoff.seed_network]), or a custom DRN as
+            ``"drn:784-256-10"`` (its layer sizes joined by ``-``); case is ignored.
+        key: A JAX PRNG key for the initial conductances.
+
+    Keyword Args:
+        **kwargs: Passed on to [`drn`][kirchhoff.drn] (for a DRN) or
+            [`seed_network`][kirchhoff.seed_network] (for ``"seed"``), e.g. ``diode`` or
+            ``device``.
+
+    Returns:
+        The [`LayeredNetwork`][kirchhoff.LayeredNetwork].
+
+    Raises:
+        kirchhoff.InvalidInputError: For an unknown name, or a custom DRN whose sizes are not
+            positive integers.
+        kirchhoff.InvalidInputTypeError: If ``name`` is not a string.
+    """
     sizes = model_sizes(name)
     if name.lower() == "seed":
         return seed_network(key, **kwargs)

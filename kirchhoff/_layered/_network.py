@@ -192,12 +192,66 @@ def _replaced(net, **fields):
 class LayeredNetwork(AbstractCircuit):
     """A layered nonlinear resistive network (DRN): conductance matrices between adjacent
     layers, bias current sources, diode-bounded hidden nodes, optional bidirectional
-    amplifiers after hidden layers. Inputs are raw features; sources apply ±input_gain.
+    amplifiers after hidden layers.
+
+    Node layers 0 … L+1: layer 0 holds the inputs, each raw feature x as two voltage sources,
+    +γx and −γx (γ = ``input_gain``); layers 1 … L are hidden nodes with diodes; layer L+1 is
+    the linear output layer. Conductances join adjacent layers only, so given its neighbours
+    each layer's nodes are independent: the structure exact block coordinate descent exploits.
+    A hidden node's diodes either clip it to [``lower``, ``upper``] (ideal diodes: e.g.
+    [0, ∞) for an excitatory unit, (−∞, 0] for an inhibitory one) or are Shockley diodes from
+    a rail at ``lower`` into the node and from the node to a rail at ``upper``. An amplifier of
+    gain A after a hidden layer drives the next layer with A·v and feeds back the current it
+    draws divided by A; in the energy function every layer downstream carries the weight 1/A².
+    [`drn`][kirchhoff.drn], [`seed_network`][kirchhoff.seed_network] and
+    [`make_model`][kirchhoff.make_model] build the usual networks.
 
     ``weights`` hold the programmable resistors' *state*; ``device`` says how state becomes
-    conductance (:meth:`read`) and how an update is written (:meth:`programmed`). With the
-    default :class:`IdealDevice` the state is the conductance. The physics methods use
-    ``weights`` as conductances, so a network with another device is read first."""
+    conductance (``read``) and how an update is written (``programmed``). With the default
+    [`IdealDevice`][kirchhoff.IdealDevice] the state is the conductance. The physics methods
+    (``energy``, [`to_circuit`][kirchhoff.LayeredNetwork.to_circuit], the solvers, the power
+    budget) use ``weights`` as conductances, so a network with another device is read first:
+    ``net.read(key)``.
+
+    Args:
+        weights: One conductance matrix (siemens, ≥ 0) per pair of adjacent layers, L + 1 in
+            all (at least one hidden layer): ``weights[0]`` of shape (2·n_features, n_1), its
+            first n_features rows from the +γx sources and the rest from the −γx ones, then
+            ``weights[k]`` of shape (n_k, n_{k+1}), the last (n_L, n_outputs). Floating
+            point; its dtype is the network's.
+        biases: One bias current source per free layer (amperes, into each node): shapes
+            (n_1,), …, (n_L,), (n_outputs,).
+        lower: The lower diode bound of each hidden layer's nodes (volts; −inf for none):
+            shapes (n_1,), …, (n_L,).
+        upper: The upper diode bound of each hidden layer's nodes (volts; inf for none),
+            shaped like ``lower``. With ideal diodes, lower ≤ upper.
+        input_gain: γ, the volts per unit of a raw feature at the input sources (> 0).
+        amp_gains: One amplifier gain per hidden layer (> 0), or None for none (gain 1).
+        diode: ``"ideal"`` (the default) or ``"shockley"``.
+        saturation_current: The Shockley diodes' saturation current I_s (amperes, > 0): one
+            number for all, or one array per hidden layer, of shape (n_m,) (a node's two
+            diodes alike) or (2, n_m) (row 0 the diode from the lower rail, row 1 the one to
+            the upper rail). Only for ``diode="shockley"``.
+        ideality: The Shockley diodes' ideality factor n (> 0).
+        thermal_voltage: The thermal voltage V_T (volts, > 0; the default is 300 K's).
+        device: How the weights' state becomes conductance: an
+            [`AbstractDevice`][kirchhoff.AbstractDevice], or a tuple of one per weight matrix;
+            None for [`IdealDevice`][kirchhoff.IdealDevice]. Its device-to-device variation is
+            drawn here, and each weight starts at the nearest state its device can hold.
+        series_resistance: Each Shockley diode's series resistance R_s (ohms, ≥ 0; 0 for
+            none). Only for ``diode="shockley"``.
+
+    Attributes:
+        sizes: The layer sizes (n_features, n_1, …, n_L, n_outputs).
+        cells: Per weight matrix, what its device drew per device (None: all alike).
+
+    Raises:
+        kirchhoff.InvalidInputError: For shapes that do not fit together, negative or
+            non-finite conductances, bad bounds or gains, or per-diode saturation currents or
+            a series resistance with ideal diodes.
+        kirchhoff.InvalidInputTypeError: For an argument of the wrong type (e.g. a device
+            that is not an [`AbstractDevice`][kirchhoff.AbstractDevice]).
+    """
 
     weights: tuple[Float[Array, "n_k n_k1"], ...]
     biases: tuple[Float[Array, " n_k1"], ...]
@@ -306,7 +360,15 @@ class LayeredNetwork(AbstractCircuit):
     def read(self, key=None) -> "LayeredNetwork":
         """The network as its circuit sees it: ``weights`` replaced by the conductances the
         devices present (``device.read`` per weight layer, with ``key`` split across them),
-        and an ideal device, so that it is never read twice. Identity for an ideal device."""
+        and an ideal device, so that it is never read twice. Identity for an ideal device.
+
+        Args:
+            key: A JAX PRNG key for the devices' read noise, or None (no noise drawn).
+
+        Returns:
+            A [`LayeredNetwork`][kirchhoff.LayeredNetwork] whose weights are conductances
+            (siemens).
+        """
         if all(d.is_identity_read for d in self.devices):
             return self
         weights = tuple(
@@ -318,9 +380,19 @@ class LayeredNetwork(AbstractCircuit):
         return _replaced(self, weights=weights, device=IdealDevice(), cells=(None,) * len(weights))
 
     def programmed(self, updates, key=None) -> "LayeredNetwork":
-        """The network after writing ``updates`` (a pytree shaped like the trainable part):
-        weights through ``device.program`` (clipping to the device's range), biases (current
-        sources, not devices) by addition."""
+        """The network after writing ``updates``: weights through ``device.program``
+        (pulses, noise and clipping to the device's range), biases (current sources, not
+        devices) by addition.
+
+        Args:
+            updates: The changes, shaped like the trainable part: anything with ``weights``
+                (siemens, shaped like this network's) and ``biases`` (amperes), e.g. an
+                optimiser's update of a network.
+            key: A JAX PRNG key for the devices' write noise or stochastic rounding, or None.
+
+        Returns:
+            The updated [`LayeredNetwork`][kirchhoff.LayeredNetwork].
+        """
         weights = tuple(
             d.program(w, u, k, **_cells(c))
             for d, w, u, k, c in zip(
@@ -341,7 +413,8 @@ class LayeredNetwork(AbstractCircuit):
         return [None] * n if key is None else list(jax.random.split(key, n))
 
     def require_read(self, who: str) -> None:
-        """Raise unless this network's weights are conductances (an identity-read device)."""
+        """Raise [`InvalidInputError`][kirchhoff.InvalidInputError], naming ``who`` (the
+        caller), unless this network's weights are conductances (an identity-read device)."""
         if not all(d.is_identity_read for d in self.devices):
             raise InvalidInputError(
                 f"{who}: this network's device does not read its state as conductance; pass "
@@ -356,22 +429,27 @@ class LayeredNetwork(AbstractCircuit):
 
     @property
     def n_free(self):
+        """Number of free nodes: every hidden and output node (not the input sources)."""
         return sum(self.sizes[1:])
 
     @property
     def n_inputs(self):
+        """Number of raw input features (each drives two sources, ±γx)."""
         return self.sizes[0]
 
     @property
     def n_outputs(self):
+        """Number of output nodes."""
         return self.sizes[-1]
 
     @property
     def has_ideal_diodes(self):
+        """Whether the hidden nodes' diodes are ideal (bounds on the potentials)."""
         return self.diode == "ideal"
 
     @property
     def is_quadratic(self):
+        """Whether the energy is quadratic in the free potentials (ideal diodes)."""
         return self.diode == "ideal"
 
     def drive_gain(self, k: int) -> float:
@@ -391,16 +469,20 @@ class LayeredNetwork(AbstractCircuit):
         return jnp.split(free, idx, axis=-1)
 
     def join(self, layers):
+        """Per-layer arrays (…, n_m) → one free-potential vector (…, n_free): ``split``'s
+        inverse."""
         return jnp.concatenate(layers, axis=-1)
 
     def source_potentials(self, inputs):
-        """Layer-0 potentials: (+γx, −γx)."""
+        """Layer-0 potentials (volts): (+γx, −γx), shape (…, 2·n_inputs) for inputs
+        (…, n_inputs)."""
         g = self.input_gain
         return jnp.concatenate([g * inputs, -g * inputs], axis=-1)
 
     # ---- energy ---------------------------------------------------------------------------
     @property
     def dtype(self):
+        """The floating dtype of the weights: every solve runs in it."""
         return self.weights[0].dtype
 
     def _resistor_energy(self, layers):
@@ -414,6 +496,17 @@ class LayeredNetwork(AbstractCircuit):
         return e
 
     def energy(self, free, inputs):
+        """The network's energy function: the co-content of its resistors and Shockley diodes
+        minus the bias sources' Σ b·v, each layer weighted by 1/A² per amplifier upstream.
+
+        Args:
+            free: The free potentials of one example (volts), shape (n_free,), in ``split``
+                order [h1, …, out].
+            inputs: The raw features of that example, shape (n_inputs,).
+
+        Returns:
+            The energy (watts), a scalar.
+        """
         layers = [self.source_potentials(inputs), *self.split(free)]
         e = self._resistor_energy(layers)
         for m, b in enumerate(self.biases, start=1):
@@ -433,7 +526,7 @@ class LayeredNetwork(AbstractCircuit):
 
     def diode_co_content(self, v, m):
         """Per node of hidden layer m, the co-content of its Shockley diodes to the rails:
-        the one place their physics is written; :meth:`diode_current` and the solvers' Newton
+        the one place their physics is written; ``diode_current`` and the solvers' Newton
         derivatives are derived from it by autodiff."""
         lo, hi = self.lower[m - 1], self.upper[m - 1]
         i_lo, i_hi = self.rail_saturation_currents(m)
@@ -453,15 +546,26 @@ class LayeredNetwork(AbstractCircuit):
 
     def layer_diode_current(self, v, m):
         """Per node of hidden layer m, the current its Shockley diodes draw from it (amperes
-        per unit energy weight): ∂/∂v of :meth:`diode_co_content` (elementwise, so one jvp)."""
+        per unit energy weight): ∂/∂v of ``diode_co_content`` (elementwise, so one jvp)."""
         return _elementwise_derivative(lambda v: self.diode_co_content(v, m), v)
 
     def layer_diode_current_change(self, v, dv, m):
         """Per node, i(v + Δv) − i(v) for hidden layer m's diodes, accurate for tiny Δv: ∂/∂Δv
-        of the co-content increment (:meth:`diode_increment`)."""
+        of the co-content increment (``diode_increment``)."""
         return _elementwise_derivative(lambda d: self.diode_increment(v, d, m), dv)
 
     def energy_increment(self, free, change, inputs):
+        """``E(v + δ) − E(v) − ∇E(v)·δ``, computed without cancellation (the resistors' part
+        is exactly quadratic): what the nudged phases minimise to resolve tiny deviations.
+
+        Args:
+            free: The free potentials v of one example (volts), shape (n_free,).
+            change: The deviation δ (volts), shape (n_free,).
+            inputs: The raw features, shape (n_inputs,).
+
+        Returns:
+            The increment (watts), a scalar.
+        """
         # the resistor energy is quadratic: its increment is itself evaluated at the change
         # with the sources fixed (a zero change); the bias terms are linear and drop out
         changes = self.split(change)
@@ -484,6 +588,8 @@ class LayeredNetwork(AbstractCircuit):
         )
 
     def potential_scale(self, free, inputs):
+        """The size of the potentials (volts), against which their accuracy is judged: the
+        largest |free potential| or |source potential| (±γx, not the raw features)."""
         # the sources hold ±γx, not the raw features
         return jnp.maximum(
             jnp.max(jnp.abs(free), initial=0.0),
@@ -491,6 +597,18 @@ class LayeredNetwork(AbstractCircuit):
         )
 
     def current_scale(self, free, inputs, change=None):
+        """Per free node, the size of the currents that meet there (amperes), summed element
+        by element: the scale its KCL residual is judged against. With ``change``, the same
+        for the deviation problem at ``free + change``.
+
+        Args:
+            free: The free potentials (volts), shape (n_free,).
+            inputs: The raw features, shape (n_inputs,).
+            change: A deviation from ``free`` (volts), shape (n_free,), or None.
+
+        Returns:
+            The current scale per free node (amperes), shape (n_free,).
+        """
         layers = [self.source_potentials(inputs), *self.split(free)]
         if change is None:
             xs = [jnp.abs(x) for x in layers]
@@ -551,10 +669,14 @@ class LayeredNetwork(AbstractCircuit):
         return series_shockley_current(u, *args, self.series_resistance)
 
     def output_potentials(self, free, inputs):
+        """The output nodes' potentials (volts), shape (…, n_outputs): the last n_outputs
+        entries of ``free`` (…, n_free); ``inputs`` is not used."""
         del inputs
         return free[..., self.n_free - self.n_outputs :]
 
     def node_weight_free(self):
+        """Each free node's energy weight (1/A² per amplifier upstream; 1 without
+        amplifiers), shape (n_free,): an energy gradient divided by it is a current."""
         return jnp.concatenate(
             [
                 jnp.full(n, self.layer_weight(m), self.dtype)
@@ -563,6 +685,9 @@ class LayeredNetwork(AbstractCircuit):
         )
 
     def free_bounds(self, inputs):
+        """(lower, upper) bounds on the free potentials (volts), each shape (n_free,): the
+        hidden nodes' ``lower``/``upper`` with ideal diodes, ±inf elsewhere (outputs, and
+        every node with Shockley diodes); ``inputs`` is not used."""
         del inputs
         dtype = self.weights[0].dtype
         inf = jnp.full(self.n_outputs, jnp.inf, dtype)
@@ -571,6 +696,8 @@ class LayeredNetwork(AbstractCircuit):
         return jnp.concatenate([*self.lower, -inf]), jnp.concatenate([*self.upper, inf])
 
     def trainable_filter(self):
+        """A pytree of bools shaped like the network: True on the weights and biases, the
+        trainable parameters."""
         spec = jax.tree_util.tree_map(lambda _: False, self)
         return eqx.tree_at(
             lambda n: (n.weights, n.biases),
@@ -579,6 +706,9 @@ class LayeredNetwork(AbstractCircuit):
         )
 
     def validate(self, inputs):
+        """Checks that run inside ``jit``: ``inputs`` returned with an error attached
+        (``equinox.error_if``) that raises if an input is NaN or infinite, or a conductance
+        negative or not finite."""
         inputs = eqx.error_if(
             inputs, ~jnp.all(jnp.isfinite(inputs)), "kirchhoff: an input is NaN or infinite."
         )
@@ -592,6 +722,8 @@ class LayeredNetwork(AbstractCircuit):
         )
 
     def check_inputs_shape(self, inputs) -> None:
+        """Raise [`InvalidInputError`][kirchhoff.InvalidInputError] unless ``inputs`` has
+        shape (n_inputs,) or (batch, n_inputs)."""
         shape = np.shape(inputs)
         if len(shape) not in (1, 2) or shape[-1] != self.n_inputs:
             raise InvalidInputError(
@@ -601,13 +733,25 @@ class LayeredNetwork(AbstractCircuit):
 
     # ---- the equivalent general circuit ---------------------------------------------------
     def circuit_inputs(self, inputs):
-        """Inputs of :meth:`to_circuit` (the 2·n_inputs source potentials) for raw ``inputs``."""
+        """Inputs of ``to_circuit`` for raw ``inputs`` (…, n_inputs): the 2·n_inputs source
+        potentials (volts), +γx then −γx."""
         return self.source_potentials(jnp.asarray(inputs))
 
     def to_circuit(self) -> Circuit:
-        """The same network as a general :class:`Circuit` (named nodes ``in+i``, ``in-i``,
-        ``h{m}_{j}``, ``out{j}``; amplifier outputs ``h{m}_{j}'``; rails ``rail{value}``).
-        Its inputs are :meth:`circuit_inputs`; its free potentials follow :meth:`split` order
-        when passed through ``Circuit.potentials``. A network with a non-ideal device is
-        exported as :meth:`read` presents it (``net.read(key).to_circuit()``)."""
+        """The same network as a general [`Circuit`][kirchhoff.Circuit]: the cross-check
+        against the general solvers and the way to SPICE.
+
+        Its nodes are named ``in+i``, ``in-i`` (the sources), ``h{m}_{j}`` (hidden),
+        ``out{j}`` (outputs), ``h{m}_{j}'`` (amplifier outputs) and ``rail{value}`` (diode
+        rails other than ground). Its inputs are ``circuit_inputs(x)``, and its free
+        potentials are in ``split`` order [h1, …, out], so that it has the same energy at the
+        same free potentials.
+
+        Returns:
+            The [`Circuit`][kirchhoff.Circuit], with the output nodes as its outputs.
+
+        Raises:
+            kirchhoff.InvalidInputError: If the device does not read its state as
+                conductance: export ``net.read(key).to_circuit()`` instead.
+        """
         return layered_to_circuit(self)

@@ -6,7 +6,7 @@ amperes, powers in watts, energies in joules. They are not the network's energy 
 whose terms downstream of an amplifier carry the weight 1/A² (an equivalent minimisation
 problem, not a power): the co-content of a resistor is ½·g·u², the power it dissipates g·u².
 
-The circuit is the one :meth:`LayeredNetwork.to_circuit` builds. Its power budget at a phase's
+The circuit is the one ``LayeredNetwork.to_circuit`` builds. Its power budget at a phase's
 potentials has these terms (``PhasePower``'s fields, each one number per example):
 
 - **resistors** Σ g·(d − v)² over every conductance, d the potential driving it: a source
@@ -28,11 +28,11 @@ potentials has these terms (``PhasePower``'s fields, each one number per example
 ``dissipated`` = resistors + diodes, ``delivered`` = sources + rails + biases + amplifiers +
 nudge. At an equilibrium (Kirchhoff's current law at every free node) the two are equal:
 Tellegen's theorem, since they differ by Σ v·(net current leaving each free node). Away from
-equilibrium they differ, and the difference is :attr:`PhasePower.imbalance`.
+equilibrium they differ, and the difference is ``PhasePower.imbalance``.
 
 The nudging sources are physical currents too: the nudged energy is E + β·C with E carrying
 the output layer's weight w = 1/Π A², so Kirchhoff's law at an output reads
-i_nudge = −(β/w)·∂C/∂v (:func:`nudge_current`): β·A² per amplifier upstream, not β.
+i_nudge = −(β/w)·∂C/∂v (``nudge_current``): β·A² per amplifier upstream, not β.
 """
 
 import dataclasses
@@ -51,8 +51,37 @@ from ._network import LayeredNetwork
 
 
 class PhasePower(eqx.Module):
-    """Power budget of one phase, per example (shape (batch,), watts): see the module's
-    docstring for each term. ``dissipated`` equals ``delivered`` at equilibrium."""
+    """Power budget of one phase of a [`LayeredNetwork`][kirchhoff.LayeredNetwork], per
+    example: what each kind of element dissipates or delivers at the phase's potentials, as
+    [`phase_power`][kirchhoff.phase_power] computes it.
+
+    All terms are physical powers (watts) of the circuit
+    [`to_circuit`][kirchhoff.LayeredNetwork.to_circuit] builds, not terms of the energy
+    function (whose layers downstream of an amplifier carry the weight 1/A²): a resistor's
+    co-content is ½·g·u², the power it dissipates g·u². ``dissipated`` = resistors + diodes,
+    ``delivered`` = sources + rails + biases + amplifiers + nudge; at an equilibrium
+    (Kirchhoff's current law at every free node) the two are equal (Tellegen's theorem), and
+    away from it they differ by ``imbalance``.
+
+    Attributes:
+        resistors: Σ g·(d − v)² over every conductance, d the potential driving it: a source
+            (±γx), a hidden node, or an amplifier's output A·v. Shape (batch,), watts.
+        diodes: Σ i·u over the diodes to the rails: i(u)·u ≥ 0 for a Shockley diode, 0 for an
+            ideal one (it conducts only at zero drop). Shape (batch,), watts.
+        sources: Σ s·i over the input voltage sources (s = ±γx, i the current each
+            delivers). Shape (batch,), watts.
+        rails: Σ r·i over the bias rails the diodes end on (r the rail's potential, i the
+            current it delivers into the diodes); 0 for rails at 0 V (the DRNs' ground), not
+            for the seed network's ±V. Shape (batch,), watts.
+        biases: Σ b·v over the bias current sources b at the potentials v of their nodes.
+            Shape (batch,), watts.
+        amplifiers: What the bidirectional amplifiers deliver, (A − 1/A)·v·I net (a VCVS
+            that holds A·v and supplies the current I the next layer draws, and a CCCS that
+            draws I/A from v): positive where they push power downstream, 0 at A = 1.
+            Shape (batch,), watts.
+        nudge: Σ i·v over the nudging current sources at the outputs (0 in the free phase).
+            Shape (batch,), watts.
+    """
 
     resistors: Float[Array, " batch"]
     diodes: Float[Array, " batch"]
@@ -79,7 +108,14 @@ class PhasePower(eqx.Module):
 
     def energy(self, phase_duration: float) -> Float[Array, " batch"]:
         """Joules per example for a phase held ``phase_duration`` seconds at these potentials:
-        dissipated power × duration (steady state: the settling transient is not counted)."""
+        dissipated power × duration (steady state: the settling transient is not counted).
+
+        Args:
+            phase_duration: How long the phase is held (seconds).
+
+        Returns:
+            The energy per example (joules), shape (batch,).
+        """
         return self.dissipated * phase_duration
 
     def means(self) -> dict[str, Scalar]:
@@ -109,7 +145,7 @@ def _resistor_flows(w, drive, v):
 
 
 def _input_flows(net: LayeredNetwork, inputs, v):
-    """:func:`_resistor_flows` for the input layer from the input drive s·W = γx·(W₊ − W₋), one
+    """``_resistor_flows`` for the input layer from the input drive s·W = γx·(W₊ − W₋), one
     (batch × features) product: the products with the 2·features sources' side (s·W, v·Wᵀ)
     reduce to it and to W's row and column sums, so the input layer costs one matmul, not
     two of twice its size (4× a DRN-1H training step's time otherwise). Returns (power,
@@ -206,11 +242,29 @@ def phase_power(
     layers: Sequence[Float[Array, "batch n_m"]],
     nudge_current: Float[Array, "batch outputs"] | None = None,
 ) -> PhasePower:
-    """The power budget of ``net`` at the free potentials ``layers`` = [h1, …, out] (batched,
-    as the sweeps produce them; a nudged phase's are free + deviation), with the inputs'
-    sources at ±γ·``inputs`` and ``nudge_current`` amperes injected into the outputs
-    (:func:`nudge_current`; None in the free phase). ``net`` presents conductances (a network
-    with a non-ideal device is passed as ``net.read(key)``)."""
+    """The power budget of ``net`` at one phase's potentials: what every resistor and diode
+    dissipates and every source, rail, amplifier and nudge delivers, per example.
+
+    Args:
+        net: The network, presenting conductances (one with a non-ideal device is passed as
+            ``net.read(key)``).
+        inputs: The raw features, shape (batch, n_inputs); the sources hold ±γ·``inputs``.
+        layers: The phase's free potentials [h1, …, out] (volts), of shapes (batch, n_m), as
+            the sweeps produce them without the inputs; a nudged phase's are free +
+            deviation.
+        nudge_current: The current injected into each output (amperes), shape
+            (batch, n_outputs), as [`nudge_current`][kirchhoff.nudge_current] gives it; None
+            in the free phase.
+
+    Returns:
+        The [`PhasePower`][kirchhoff.PhasePower], each term of shape (batch,) in watts.
+
+    Raises:
+        kirchhoff.InvalidInputError: If the shapes do not fit ``net``, or its device does not
+            read its state as conductance.
+        kirchhoff.InvalidInputTypeError: If ``net`` is not a
+            [`LayeredNetwork`][kirchhoff.LayeredNetwork] or ``layers`` not a sequence.
+    """
     _check_arrays("phase_power", net, inputs, layers, nudge_current)
     dtype = net.dtype
     inputs = jnp.asarray(inputs, dtype)
@@ -222,8 +276,8 @@ def phase_power(
 
 @eqx.filter_jit
 def _phase_power(net, inputs, layers, nudge_current):
-    """:func:`phase_power` on checked arguments (one compilation per network and shape; inside
-    a jitted training step it is inlined)."""
+    """``phase_power`` on checked arguments (one compilation per network and shape; inside a
+    jitted training step it is inlined)."""
     dtype = net.dtype
     potentials = [net.source_potentials(inputs), *layers]
     batch = potentials[0].shape[0]
@@ -253,10 +307,22 @@ def nudge_current(
     targets: Float[Array, "batch outputs"],
     beta,
 ) -> Float[Array, "batch outputs"]:
-    """Current the nudging sources inject into the output nodes, in amperes:
-    −(β/w)·∂C/∂v_out with C = :func:`squared_error` and w the output layer's energy weight
-    (1/A² per amplifier upstream), i.e. what Kirchhoff's law at an output of the nudged phase
-    E + β·C asks of a physical source. ``beta`` < 0 for the negative phase."""
+    """Current the nudging sources inject into the output nodes: what Kirchhoff's law at an
+    output of the nudged phase E + β·C asks of a physical source.
+
+    It is −(β/w)·∂C/∂v_out = (β/w)·(y − v_out), with C = ½‖v_out − y‖²
+    ([`squared_error`][kirchhoff.squared_error]) and w the output layer's energy weight (1/A²
+    per amplifier upstream): β·A² per amplifier, not β.
+
+    Args:
+        net: The network (for its amplifier gains).
+        outputs: The output potentials v_out (volts), shape (batch, n_outputs).
+        targets: The targets y (volts), shaped like ``outputs``.
+        beta: The nudge strength β (siemens); < 0 for the negative phase.
+
+    Returns:
+        The currents into the outputs (amperes), shaped like ``outputs``.
+    """
     grad = jax.grad(lambda o: jnp.sum(squared_error(o, targets)))(outputs)
     return -(beta / net.layer_weight(net.n_layers)) * grad
 
@@ -270,11 +336,34 @@ def eqprop_phase_powers(
     positive: Sequence[Float[Array, "batch n_m"]] | None = None,
     negative: Sequence[Float[Array, "batch n_m"]] | None = None,
 ) -> dict[str, PhasePower]:
-    """The power budget of each phase of an EqProp step, by name (free, positive, negative):
-    ``free`` the free phase's layers [h1, …, out], ``positive`` and ``negative`` the nudged
-    phases' deviations from it (v^{±β} − v⁰, as ``LayeredPhases`` holds them; None for a
-    phase not run), nudged by ±β. With ``phases = layered_phases(...)``:
-    ``eqprop_phase_powers(net, x, y, β, phases.free[1:], phases.positive, phases.negative)``."""
+    """The power budget of each phase of an EqProp step, by name.
+
+    With ``phases = kh.layered_phases(net, x, y, β, ...)`` (see
+    [`layered_phases`][kirchhoff.layered_phases]):
+    ``eqprop_phase_powers(net, x, y, β, phases.free[1:], phases.positive, phases.negative)``.
+
+    Args:
+        net: The network, presenting conductances (``net.read(key)`` for a non-ideal
+            device).
+        inputs: The raw features, shape (batch, n_inputs).
+        targets: The targets (volts), shape (batch, n_outputs).
+        beta: The nudge strength β (siemens); the positive phase is nudged by +β, the
+            negative by −β.
+        free: The free phase's potentials [h1, …, out] (volts), of shapes (batch, n_m).
+        positive: The positive phase's deviations from the free one, v^β − v⁰, per layer
+            (as [`LayeredPhases`][kirchhoff.LayeredPhases] holds them); None if not run.
+        negative: The negative phase's deviations, v^{−β} − v⁰; None if not run.
+
+    Returns:
+        A dict from phase name (``"free"``, and ``"positive"``, ``"negative"`` for those
+        given) to its [`PhasePower`][kirchhoff.PhasePower].
+
+    Raises:
+        kirchhoff.InvalidInputError: If the deviations do not match ``free`` layer for layer,
+            or the shapes do not fit ``net``.
+        kirchhoff.InvalidInputTypeError: If ``beta`` is not a real number, or a deviation
+            not a sequence.
+    """
     check_real("eqprop_phase_powers", "beta", beta)
     out = {"free": phase_power(net, inputs, free)}
     for name, sign, deviation in (("positive", 1.0, positive), ("negative", -1.0, negative)):
@@ -301,14 +390,29 @@ def step_energy(
     phase_duration: float | Mapping[str, float],
 ) -> Scalar:
     """Joules one training step dissipates: Σ over the phases run, Σ over the batch's
-    examples, of the dissipated power × the phase's duration (seconds; one for all phases,
-    or one per phase name when ``powers`` is a mapping).
+    examples, of the dissipated power × the phase's duration.
 
     Each example is one settled circuit held for ``phase_duration`` per phase, so a step on a
     batch of B costs B times one example's energy: the sum, not the mean (divide by the batch
     size for joules per example). Steady state only: the energy of settling (node
     capacitances) and the amplifiers' quiescent supply current are not counted. At
-    equilibrium the dissipated power is also the delivered one (Tellegen)."""
+    equilibrium the dissipated power is also the delivered one (Tellegen).
+
+    Args:
+        powers: The phases' [`PhasePower`][kirchhoff.PhasePower]s: a mapping by phase name
+            (as [`eqprop_phase_powers`][kirchhoff.eqprop_phase_powers] returns) or a
+            sequence.
+        phase_duration: How long each phase is held (seconds, ≥ 0): one number for all
+            phases, or a mapping from phase name when ``powers`` is a mapping.
+
+    Returns:
+        The energy of the step (joules), a scalar.
+
+    Raises:
+        kirchhoff.InvalidInputError: If ``powers`` is empty or a phase has no duration.
+        kirchhoff.InvalidInputTypeError: If a phase is not a
+            [`PhasePower`][kirchhoff.PhasePower].
+    """
     if isinstance(powers, Mapping):
         items = [(str(name), p) for name, p in powers.items()]
     else:

@@ -18,7 +18,7 @@ sources instead of nudging them with currents.
 
 The estimates have EqProp's sign: they approximate the loss gradient, and go into the same
 optimiser step. The clamped phase is solved for its deviation from the free state with the
-outputs' deviation fixed (:class:`ClampedProblem`), and the estimate is formed in the
+outputs' deviation fixed (``ClampedProblem``), and the estimate is formed in the
 difference form of ``_pair_gradient``, so that float32 is exact at small η too."""
 
 import equinox as eqx
@@ -35,13 +35,15 @@ from .._solver._sweeps import input_drive, layer_sums, run_sweeps
 from ._layered import _pair_gradient, as_gradient, check_batch, init_layers
 
 RULES = ("eqprop", "coupled", "contrastive")
-"""The layered learning rules, by name: EqProp (nudged phases, :func:`layered_eqprop_gradient`),
-coupled learning (:func:`layered_coupled_gradient`) and contrastive learning
-(:func:`layered_contrastive_gradient`)."""
+"""The layered learning rules, by name: EqProp (nudged phases,
+[`layered_eqprop_gradient`][kirchhoff.layered_eqprop_gradient]), coupled learning
+([`layered_coupled_gradient`][kirchhoff.layered_coupled_gradient]) and contrastive learning
+([`layered_contrastive_gradient`][kirchhoff.layered_contrastive_gradient])."""
 
 
 def check_rule(rule, who: str = "learning rule") -> str:
-    """``rule``, checked (:class:`InvalidInputError`, a ValueError) to be one of :data:`RULES`."""
+    """``rule``, checked ([`InvalidInputError`][kirchhoff.InvalidInputError], a ValueError)
+    to be one of [`RULES`][kirchhoff.RULES]."""
     check_choice(who, "rule", rule, RULES)
     return rule
 
@@ -69,8 +71,23 @@ def _check_settings(who: str, n_sweeps, rtol, skip_unconverged) -> None:
 
 class ClampedPhases(eqx.Module):
     """Per-layer potentials of the free phase and the clamped phase's deviations from it
-    (batched), and each phase's :class:`Equilibrium` (status, sweeps, residual per example;
-    the clamped phase's judged on its hidden nodes, the outputs being held)."""
+    (batched), and each phase's [`Equilibrium`][kirchhoff.Equilibrium] (status, sweeps,
+    residual per example; the clamped phase's judged on its hidden nodes, the outputs being
+    held): what [`layered_clamped_phases`][kirchhoff.layered_clamped_phases] returns.
+
+    Attributes:
+        free: The free phase per layer, ``[inputs, h1, …, out]``: the inputs as given,
+            ``(batch, n_inputs)``, then each free layer's potentials, volts,
+            ``(batch, n_m)``.
+        clamped: The clamped phase's deviations δ = v^C − v⁰ per free layer
+            ``[h1, …, out]``, volts, ``(batch, n_m)`` each; δ_out is the held one,
+            η·(y − v⁰_out).
+        free_eq: The free phase as an [`Equilibrium`][kirchhoff.Equilibrium] (the layers
+            joined, ``(batch, n_free)``, with each example's status, sweep count and KCL
+            residual in amperes).
+        clamped_eq: The clamped phase as an [`Equilibrium`][kirchhoff.Equilibrium]
+            (``free`` v⁰ + δ, ``deviation`` δ).
+    """
 
     free: list  # [inputs, h1, …, out] at the free state
     clamped: list  # deviations δ = v^C − v⁰ per free layer [h1, …, out]; δ_out is the held one
@@ -78,20 +95,46 @@ class ClampedPhases(eqx.Module):
     clamped_eq: Equilibrium
 
     def equilibria(self) -> dict:
-        """The phases by name: free, clamped."""
+        """The phases by name: a dict from "free" and "clamped" to their
+        [`Equilibrium`][kirchhoff.Equilibrium]."""
         return {"free": self.free_eq, "clamped": self.clamped_eq}
 
     def converged(self):
-        """Per example: both phases reported SUCCESS."""
+        """Per example, whether both phases reported SUCCESS: bools, ``(batch,)``."""
         return (self.free_eq.status == Status.SUCCESS) & (self.clamped_eq.status == Status.SUCCESS)
 
 
 def layered_clamped_phases(net, inputs, targets, eta, n_sweeps=4, rtol=PHASE_RTOL):
     """The free phase and the clamped phase with the outputs held at v⁰_out + η·(y − v⁰_out)
     (η = 1: at the targets), ``n_sweeps`` sweeps each, sharing one input drive; the clamped
-    phase is solved for its deviation from the free one (:class:`ClampedProblem`). Each
-    phase's status judges its residual against ``rtol`` (see :data:`PHASE_RTOL`). ``net`` is
-    a network whose weights are conductances (``net.read(key)`` for a non-ideal device)."""
+    phase is solved for its deviation from the free one (``ClampedProblem``). Each
+    phase's status judges its residual against ``rtol`` (see ``PHASE_RTOL``).
+
+    Args:
+        net: A [`LayeredNetwork`][kirchhoff.LayeredNetwork] whose weights are
+            conductances (``net.read(key)`` for a non-ideal device).
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        eta: The clamping factor η, a real number in (0, 1]: the outputs are held that
+            fraction of the way from their free potentials to the targets (1: at them).
+        n_sweeps: Sweeps per phase, an integer ≥ 1 (default 4).
+        rtol: The phases' tolerance, > 0 (default ``PHASE_RTOL`` = 1e-3), as for
+            [`layered_phases`][kirchhoff.layered_phases]; the clamped phase's is judged on
+            its hidden nodes.
+
+    Returns:
+        A [`ClampedPhases`][kirchhoff.ClampedPhases]: each layer's free potentials, the
+        clamped phase's deviations and both phases'
+        [`Equilibrium`][kirchhoff.Equilibrium].
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range (η outside (0, 1] among them); a network
+            whose weights are a device's state, not conductances.
+    """
     who = "layered_clamped_phases"
     check_batch(who, net, inputs, targets)
     check_eta(who, eta)
@@ -117,7 +160,7 @@ def _held_deviation(free, targets, eta):
 
 
 def _clamped_phases(net, inputs, targets, eta, n_sweeps, rtol):
-    """:func:`layered_clamped_phases` on arguments already checked."""
+    """[`layered_clamped_phases`][kirchhoff.layered_clamped_phases] on arguments already checked."""
     free, drive, sums, free_ph = _free(net, inputs, targets, n_sweeps)
     held = _held_deviation(free, targets, eta)
     problem = ClampedProblem.at_free_state(net, free, drive, held, sums)
@@ -130,7 +173,7 @@ def _clamped_phases(net, inputs, targets, eta, n_sweeps, rtol):
 
 
 def _clamped_phases_read_afresh(net, key, inputs, targets, eta, n_sweeps, rtol):
-    """:func:`_clamped_phases` for a device with read noise: each phase reads the
+    """``_clamped_phases`` for a device with read noise: each phase reads the
     conductances afresh (its own key), so the clamped phase is solved whole, from the free
     state with the outputs moved, and its deviation is the difference of the two phases'
     potentials. Returns (the free phase's read network, phases)."""
@@ -189,13 +232,45 @@ def layered_coupled_gradient(
     sweeps each phase). For a conductance it is ((u^C)² − (u⁰)²)/2η, from the resistor's
     voltage drops alone; for a bias current source, −(v^C − v⁰)/η at its node.
 
-    Returns (gradient pytree shaped like the trainable part of ``net``, mean loss at the free
-    state, :class:`ClampedPhases` with each phase's status). As η → 0 the estimate tends to
-    the loss gradient with the output error weighted by the conductance matrix the outputs
-    see (module docstring), a descent direction but not the gradient itself. With
-    ``skip_unconverged`` the gradient and the loss are means over the examples whose phases
-    both converged. All phases see the conductances ``net.read(key)`` presents (with read
-    noise, each phase its own read), and the gradient is with respect to them."""
+    As η → 0 the estimate tends to the loss gradient with the output error weighted by the
+    conductance matrix the outputs see, (dv⁰_out/dθ)ᵀ·S·(v⁰_out − y) with S the Schur
+    complement of the hidden block in the energy's Hessian: a descent direction, but the
+    gradient itself only where S ∝ 1. With ``skip_unconverged`` the gradient and the loss
+    are means over the examples whose phases both converged. All phases see the
+    conductances ``net.read(key)`` presents (with read noise, each phase its own read), and
+    the gradient is with respect to them.
+
+    Args:
+        net: The [`LayeredNetwork`][kirchhoff.LayeredNetwork], with any device: every phase
+            sees the conductances ``net.read(key)`` presents.
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        eta: The clamping factor η, a real number in (0, 1]: the outputs are held that
+            fraction of the way from their free potentials to the targets (1: at them).
+        n_sweeps: Sweeps per phase, an integer ≥ 1 (default 4).
+        rtol: The phases' tolerance, > 0 (default ``PHASE_RTOL`` = 1e-3), as for
+            [`layered_phases`][kirchhoff.layered_phases]; the clamped phase's is judged on
+            its hidden nodes.
+        skip_unconverged: Whether to leave out of the gradient and the loss the examples
+            either of whose phases did not converge (their mean over the rest; zero if
+            none).
+        key: A PRNG key for the device's read (None: its noise-free read; an ideal
+            device ignores it). With read noise (``net.noisy_read``) each phase reads
+            afresh, from its own part of the key.
+
+    Returns:
+        A tuple (gradient, loss, phases): the gradient, a pytree shaped like the trainable
+        part of ``net.read(key)`` (its weights, V²/S, and biases, V²/A; None elsewhere); the
+        mean loss ½‖v_out − y‖² at the free phase, volts², a scalar; the
+        [`ClampedPhases`][kirchhoff.ClampedPhases] with each phase's status.
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range (η outside (0, 1] among them).
+    """
     who = "layered_coupled_gradient"
     check_batch(who, net, inputs, targets)
     check_eta(who, eta)
@@ -217,10 +292,40 @@ def layered_contrastive_gradient(
     voltage sources and the hidden layers re-equilibrated. For a conductance it is
     ((u^C)² − (u⁰)²)/2: "Hebbian" in the clamped phase, "anti-Hebbian" in the free one.
 
-    The same as :func:`layered_coupled_gradient` at η = 1, with the same returns and options.
-    The clamped state differs from the free one by the whole output error, so this is a
-    finite difference, biased unless the error is small; it vanishes where the outputs
-    already equal the targets."""
+    The same as [`layered_coupled_gradient`][kirchhoff.layered_coupled_gradient] at η = 1,
+    with the same returns and options. The clamped state differs from the free one by the
+    whole output error, so this is a finite difference, biased unless the error is small;
+    it vanishes where the outputs already equal the targets.
+
+    Args:
+        net: The [`LayeredNetwork`][kirchhoff.LayeredNetwork], with any device: every phase
+            sees the conductances ``net.read(key)`` presents.
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        n_sweeps: Sweeps per phase, an integer ≥ 1 (default 4).
+        rtol: The phases' tolerance, > 0 (default ``PHASE_RTOL`` = 1e-3), as for
+            [`layered_phases`][kirchhoff.layered_phases]; the clamped phase's is judged on
+            its hidden nodes.
+        skip_unconverged: Whether to leave out of the gradient and the loss the examples
+            either of whose phases did not converge (their mean over the rest; zero if
+            none).
+        key: A PRNG key for the device's read (None: its noise-free read; an ideal
+            device ignores it). With read noise (``net.noisy_read``) each phase reads
+            afresh, from its own part of the key.
+
+    Returns:
+        A tuple (gradient, loss, phases): the gradient, a pytree shaped like the trainable
+        part of ``net.read(key)`` (its weights, V²/S, and biases, V²/A; None elsewhere); the
+        mean loss ½‖v_out − y‖² at the free phase, volts², a scalar; the
+        [`ClampedPhases`][kirchhoff.ClampedPhases] with each phase's status.
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range.
+    """
     who = "layered_contrastive_gradient"
     check_batch(who, net, inputs, targets)
     _check_settings(who, n_sweeps, rtol, skip_unconverged)

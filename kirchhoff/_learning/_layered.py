@@ -18,7 +18,24 @@ from ._eqprop import Variant, check_variant
 
 class LayeredPhases(eqx.Module):
     """Per-layer potentials of the free phase and the deviations of the nudged phases from it
-    (batched), and each phase's :class:`Equilibrium` (status, sweeps, residual per example)."""
+    (batched), and each phase's [`Equilibrium`][kirchhoff.Equilibrium] (status, sweeps,
+    residual per example): what [`layered_phases`][kirchhoff.layered_phases] returns.
+
+    Attributes:
+        free: The free phase per layer, ``[inputs, h1, …, out]``: the inputs as given,
+            ``(batch, n_inputs)``, then each free layer's potentials, volts,
+            ``(batch, n_m)``.
+        positive: The deviations δ⁺ = v^β − v⁰ per free layer ``[h1, …, out]``, volts,
+            ``(batch, n_m)`` each; None for the "negative" variant.
+        negative: The deviations δ⁻ = v^{−β} − v⁰ per free layer, likewise; None for the
+            "positive" variant.
+        free_eq: The free phase as an [`Equilibrium`][kirchhoff.Equilibrium]: the layers
+            joined, ``(batch, n_free)``, with each example's status, sweep count and KCL
+            residual (amperes).
+        positive_eq: The +β phase as an [`Equilibrium`][kirchhoff.Equilibrium] (``free``
+            v⁰ + δ⁺, ``deviation`` δ⁺), or None.
+        negative_eq: The −β phase likewise, or None.
+    """
 
     free: list
     positive: list | None  # deviations δ⁺ = v^β − v⁰ per free layer [h1, …, out]
@@ -28,12 +45,13 @@ class LayeredPhases(eqx.Module):
     negative_eq: Equilibrium | None
 
     def equilibria(self) -> dict:
-        """The phases that ran, by name: free, positive, negative."""
+        """The phases that ran, by name: a dict from "free", "positive" and "negative" (those
+        that ran) to their [`Equilibrium`][kirchhoff.Equilibrium]."""
         eqs = {"free": self.free_eq, "positive": self.positive_eq, "negative": self.negative_eq}
         return {k: v for k, v in eqs.items() if v is not None}
 
     def converged(self):
-        """Per example: every phase that ran reported SUCCESS."""
+        """Per example, whether every phase that ran reported SUCCESS: bools, ``(batch,)``."""
         ok = self.free_eq.status == Status.SUCCESS
         for eq in (self.positive_eq, self.negative_eq):
             if eq is not None:
@@ -129,11 +147,43 @@ def as_gradient(net: LayeredNetwork, gw, gb):
 def layered_phases(
     net, inputs, targets, beta, n_sweeps, variant: Variant = "centered", rtol=PHASE_RTOL
 ):
-    """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each; the
-    nudged phases are solved for their deviations from the free one (see
-    :class:`DeviationProblem`), and all phases share one input drive. Each phase's status
-    judges its residual against ``rtol`` (see :data:`PHASE_RTOL`). ``net`` is a network
-    whose weights are conductances (``net.read(key)`` for a non-ideal device)."""
+    """Free phase and the nudged phases the variant needs, ``n_sweeps`` sweeps each of exact
+    block coordinate descent; the nudged phases are solved for their deviations from the
+    free one (see ``DeviationProblem``), and all phases share one input drive. Each phase's
+    status judges its residual against ``rtol`` (see ``PHASE_RTOL``). Compiled once per
+    network structure, batch shape, sweep count and variant.
+
+    Args:
+        net: A [`LayeredNetwork`][kirchhoff.LayeredNetwork] whose weights are
+            conductances (``net.read(key)`` for a non-ideal device).
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        beta: The nudge strength β > 0, siemens, a real scalar: a current source
+            β·(y − v_out) into each output (β/w in place of β behind amplifiers, w the
+            output layer's energy weight, 1/A² per amplifier upstream; see
+            [`nudge_current`][kirchhoff.nudge_current]). Data to the compiled function: a
+            new β is not a new compilation.
+        n_sweeps: Sweeps per phase, an integer ≥ 1.
+        variant: "positive", "negative" or "centered" (the default; see
+            [`VARIANTS`][kirchhoff.VARIANTS]): which nudged phases run.
+        rtol: The phases' tolerance, > 0 (default ``PHASE_RTOL`` = 1e-3): a phase is
+            SUCCESS when the correction one more update of any node would make is at most
+            this fraction of its potential scale (max |v| for the free phase, max |δ| for a
+            nudged one).
+
+    Returns:
+        A [`LayeredPhases`][kirchhoff.LayeredPhases]: each layer's free potentials, the
+        nudged phases' deviations and every phase's
+        [`Equilibrium`][kirchhoff.Equilibrium].
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range; an unknown ``variant``; a network
+            whose weights are a device's state, not conductances.
+    """
     check_batch("layered_phases", net, inputs, targets)
     check_phase_settings("layered_phases", beta, n_sweeps, rtol)
     check_variant(variant, "layered_phases")
@@ -148,7 +198,7 @@ def _as_data(beta):
 
 
 def _layered_phases(net, inputs, targets, beta, n_sweeps, variant, rtol):
-    """:func:`layered_phases` on arguments already checked."""
+    """[`layered_phases`][kirchhoff.layered_phases] on arguments already checked."""
     drive = input_drive(net, inputs)
     sums = layer_sums(net)
     init = init_layers(net, inputs)
@@ -181,7 +231,7 @@ _phases_jit = eqx.filter_jit(_layered_phases)
 
 
 def _layered_phases_read_afresh(net, key, inputs, targets, beta, n_sweeps, variant, rtol):
-    """:func:`_layered_phases` for a device with read noise: each phase reads the
+    """``_layered_phases`` for a device with read noise: each phase reads the
     conductances afresh (its own key), so a nudged phase is solved whole, from the free
     state, with its own conductances, and its deviation is the difference of the two
     phases' potentials. Returns (the free phase's read network, phases)."""
@@ -223,12 +273,52 @@ def layered_eqprop_gradient(
     key=None,
 ):
     """EqProp gradient of the mean loss for a LayeredNetwork with exact block coordinate
-    descent; returns (gradient pytree, mean loss, phases). Every phase's status is in the
-    phases (:meth:`LayeredPhases.equilibria`); with ``skip_unconverged`` the gradient and the
-    loss are means over the examples whose phases all converged only. All phases see the
-    conductances ``net.read(key)`` presents, and the gradient is with respect to them; with
-    read noise (``net.noisy_read``) each phase reads afresh, from its own part of ``key``,
-    and the gradient is the local rule applied to what the phases measured."""
+    descent (the phases of [`layered_phases`][kirchhoff.layered_phases]), the weight and
+    bias gradients in closed form over the batch. Every phase's status is in the phases
+    ([`LayeredPhases.equilibria`][kirchhoff.LayeredPhases.equilibria]); with
+    ``skip_unconverged`` the gradient and the loss are means over the examples whose phases
+    all converged only. All phases see the conductances ``net.read(key)`` presents, and the
+    gradient is with respect to them; with read noise (``net.noisy_read``) each phase reads
+    afresh, from its own part of ``key``, and the gradient is the local rule applied to what
+    the phases measured. Compiled once per network structure, batch shape, sweep count and
+    variant.
+
+    Args:
+        net: The [`LayeredNetwork`][kirchhoff.LayeredNetwork], with any device: every phase
+            sees the conductances ``net.read(key)`` presents.
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        beta: The nudge strength β > 0, siemens, a real scalar: a current source
+            β·(y − v_out) into each output (β/w in place of β behind amplifiers, w the
+            output layer's energy weight, 1/A² per amplifier upstream; see
+            [`nudge_current`][kirchhoff.nudge_current]). Data to the compiled function: a
+            new β is not a new compilation.
+        n_sweeps: Sweeps per phase, an integer ≥ 1 (default 4, as Scellier's).
+        variant: "positive", "negative" or "centered" (the default; see
+            [`VARIANTS`][kirchhoff.VARIANTS]): which nudged phases run.
+        rtol: The phases' tolerance, > 0 (default ``PHASE_RTOL`` = 1e-3): a phase is
+            SUCCESS when the correction one more update of any node would make is at most
+            this fraction of its potential scale (max |v| for the free phase, max |δ| for a
+            nudged one).
+        skip_unconverged: Whether to leave out of the gradient and the loss the examples
+            any of whose phases did not converge (their mean over the rest; zero if none).
+        key: A PRNG key for the device's read (None: its noise-free read; an ideal
+            device ignores it). With read noise (``net.noisy_read``) each phase reads
+            afresh, from its own part of the key.
+
+    Returns:
+        A tuple (gradient, loss, phases): the gradient, a pytree shaped like the trainable
+        part of ``net.read(key)`` (its weights, V²/S, and biases, V²/A; None elsewhere); the
+        mean loss ½‖v_out − y‖² at the free phase, volts², a scalar; the
+        [`LayeredPhases`][kirchhoff.LayeredPhases].
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range; an unknown ``variant``.
+    """
     check_batch("layered_eqprop_gradient", net, inputs, targets)
     check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
     check_variant(variant, "layered_eqprop_gradient")
@@ -241,7 +331,8 @@ def layered_eqprop_gradient(
 def _eqprop_gradient_jit(
     net, inputs, targets, beta, n_sweeps, variant, rtol, skip_unconverged, key
 ):
-    """:func:`layered_eqprop_gradient` on arguments already checked, compiled."""
+    """[`layered_eqprop_gradient`][kirchhoff.layered_eqprop_gradient] on arguments already
+    checked, compiled."""
     if net.noisy_read and key is not None:
         net, ph = _layered_phases_read_afresh(
             net, key, inputs, targets, beta, n_sweeps, variant, rtol
@@ -270,8 +361,35 @@ def _eqprop_gradient_jit(
 
 def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL, key=None):
     """Truncated backprop baseline: differentiate the loss through ``n_sweeps`` sweeps with
-    respect to the conductances ``net.read(key)`` presents; returns (gradient pytree, mean
-    loss, the free phase as an :class:`Equilibrium`)."""
+    respect to the conductances ``net.read(key)`` presents (reverse mode through the
+    sweeps, from zero); returns (gradient pytree, mean loss, the free phase as an
+    [`Equilibrium`][kirchhoff.Equilibrium]). The gradient of what the sweeps computed:
+    the loss gradient only where they converged.
+
+    Args:
+        net: The [`LayeredNetwork`][kirchhoff.LayeredNetwork], with any device: every phase
+            sees the conductances ``net.read(key)`` presents.
+        inputs: The input features x, a floating array of shape ``(batch, n_inputs)``; each
+            drives two sources, at +γx and −γx volts (γ = ``net.input_gain``).
+        targets: The output targets y, volts, shape ``(batch, n_outputs)``.
+        n_sweeps: Sweeps to differentiate through, an integer ≥ 1 (default 4).
+        rtol: The free phase's tolerance for its status, > 0 (default ``PHASE_RTOL`` =
+            1e-3), as for [`layered_phases`][kirchhoff.layered_phases].
+        key: A PRNG key for the device's read (None: its noise-free read; an ideal
+            device ignores it).
+
+    Returns:
+        A tuple (gradient, loss, free): the gradient, a pytree shaped like the trainable
+        part of ``net.read(key)`` (None off the weights and biases); the mean loss at the
+        free phase, volts², a scalar; the free phase's
+        [`Equilibrium`][kirchhoff.Equilibrium] with each example's status.
+
+    Raises:
+        InvalidInputTypeError: ``net`` not a LayeredNetwork, inputs not a floating array, or
+            a setting of the wrong type.
+        InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
+            empty batch; a setting out of its range.
+    """
     check_batch("layered_backprop_gradient", net, inputs, targets)
     check_int("layered_backprop_gradient", "n_sweeps", n_sweeps, at_least=1)
     check_real("layered_backprop_gradient", "rtol", rtol, above=0)

@@ -78,22 +78,45 @@ def _status(free, err, tol, beta):
 
 
 class AbstractSolver(eqx.Module):
-    """Finds the minimiser of ``E + beta·C`` over the free potentials, batched and jit-compiled,
-    differentiable implicitly (jaxopt's custom_root on the optimality condition).
+    """The equilibrium-solver interface: finds the minimiser of ``E + beta·C`` over the free
+    potentials, batched and jit-compiled, differentiable implicitly (jaxopt's custom_root on
+    the optimality condition).
 
     Convergence is judged node by node: each free node's KCL residual against
     ``atol + rtol·(the currents that meet at that node)``, so a node behind nanosiemens is held
     to the same relative standard as one behind kilosiemens. ``rtol`` is raised to a few
-    machine epsilons of the circuit's dtype where it asks for less than round-off allows."""
+    machine epsilons of the circuit's dtype where it asks for less than round-off allows.
+
+    A subclass provides the fields below (with its defaults) and ``_run(circuit, init,
+    inputs, target, beta)``: one example's iteration from ``init`` (no implicit
+    differentiation there), returning (free potentials, (steps taken, final error ratio)).
+    It may override [`optimality`][kirchhoff.AbstractSolver.optimality] (the residual whose
+    zero is the equilibrium, which implicit differentiation differentiates),
+    [`linear_solve`][kirchhoff.AbstractSolver.linear_solve] and ``_check_circuit`` (raise on
+    a circuit it cannot solve). Batching, compilation, statuses, ``throw`` and
+    [`solve_nudged`][kirchhoff.AbstractSolver.solve_nudged] come from this class. The
+    concrete solvers are [`DampedNewton`][kirchhoff.DampedNewton],
+    [`LBFGS`][kirchhoff.LBFGS], [`BoxQP`][kirchhoff.BoxQP] and
+    [`BlockCoordinateDescent`][kirchhoff.BlockCoordinateDescent].
+
+    Attributes:
+        max_steps: The iteration budget per example; past it the status is MAX_STEPS.
+        atol: Absolute KCL tolerance per node, amperes.
+        rtol: Tolerance relative to the currents that meet at each node (the nudge's
+            included), raised to 4 machine epsilons of the dtype where it asks for less.
+        throw: Whether a solve raises [`NotConvergedError`][kirchhoff.NotConvergedError]
+            where an example's status is not SUCCESS.
+        vtol: SUCCESS also needs every potential within ``vtol``·(the circuit's potential
+            scale, its largest |potential|) by a first-order error bound — for a nudged
+            phase's deviation, within ``vtol``·max|δ|; raised to 32 ulps of the dtype
+            (3.8e-6 in float32); None skips the check.
+    """
 
     max_steps: eqx.AbstractVar[int]
     atol: eqx.AbstractVar[float]
     rtol: eqx.AbstractVar[float]
     throw: eqx.AbstractVar[bool]
     vtol: eqx.AbstractVar[float | None]
-    """SUCCESS also needs every potential within vtol·(the circuit's potential scale) by a
-    first-order error bound — for a nudged phase's deviation, within vtol·max|δ|; raised to
-    32 ulps of the dtype (3.8e-6 in float32); None skips the check."""
 
     def __check_init__(self):
         check_settings(self)
@@ -106,40 +129,53 @@ class AbstractSolver(eqx.Module):
         del circuit
 
     def optimality(self, circuit, free, inputs, target, beta):
-        """Zero at equilibrium: the gradient of the nudged energy (smooth circuits)."""
+        """Zero at equilibrium: the gradient of the nudged energy (smooth circuits).
+
+        Like the other helpers below, for one example: ``free`` the free potentials (volts,
+        ``(n_free,)``), ``inputs`` ``(n_inputs,)`` and ``target`` ``(n_outputs,)`` in volts,
+        ``beta`` a scalar in siemens. Returns ∂(E + β·C)/∂v, shape ``(n_free,)``: per node
+        the net current leaving it times the node's energy weight (amperes without
+        amplifiers). Implicit differentiation differentiates this condition."""
         return jax.grad(_nudged_energy, argnums=1)(circuit, free, inputs, target, beta)
 
     def kcl_error(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
-        """|KCL residual| of each free node in amperes (projected, with ideal diodes)."""
+        """|KCL residual| of each free node, amperes, shape ``(n_free,)``, for one example
+        (projected, with ideal diodes)."""
         g = self.optimality(circuit, free, inputs, target, beta)
         return jnp.abs(g / circuit.node_weight_free())
 
     def residual(self, circuit, free, inputs, target, beta) -> Float[Array, ""]:
-        """Max KCL residual in amperes."""
+        """Max |KCL residual| over the free nodes of one example, amperes, a scalar (what
+        [`Equilibrium.residual`][kirchhoff.Equilibrium] holds)."""
         return jnp.max(self.kcl_error(circuit, free, inputs, target, beta), initial=0.0)
 
     def effective_rtol(self, dtype):
+        """``rtol`` as used for ``dtype``: raised to 4 machine epsilons where it asks for less
+        (a scalar array of that dtype)."""
         # a few epsilons: what a KCL sum of a handful of rounded currents can resolve
         return jnp.maximum(jnp.asarray(self.rtol, dtype), 4 * jnp.finfo(dtype).eps)
 
     def current_scale(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
-        """Per free node, the currents meeting there, the nudge's included (amperes)."""
+        """Per free node of one example, the size of the currents meeting there, the nudge's
+        included: amperes, shape ``(n_free,)``."""
         nudge = jax.grad(
             lambda z: beta * squared_error(circuit.output_potentials(z, inputs), target)
         )(free)
         return circuit.current_scale(free, inputs) + jnp.abs(nudge) / circuit.node_weight_free()
 
     def tolerance(self, circuit, free, inputs, target, beta) -> Float[Array, " free"]:
-        """Per free node: atol + rtol·(currents meeting there, the nudge's included), amperes."""
+        """Per free node of one example: atol + rtol·(currents meeting there, the nudge's
+        included), amperes, shape ``(n_free,)``."""
         scale = self.current_scale(circuit, free, inputs, target, beta)
         return self.atol + self.effective_rtol(free.dtype) * scale
 
     def potential_error_bound(self, circuit, free, inputs, target, beta, err, scale):
-        """A bound on the error of each free potential (volts), from the KCL residual ``err``
-        plus one rounding unit of the currents ``scale`` at each node, mapped through |H⁻¹|: a node
+        """A bound on the error of each free potential of one example (volts, shape
+        ``(n_free,)``), from the KCL residual ``err`` plus one rounding unit of the currents
+        ``scale`` at each node (both amperes, ``(n_free,)``), mapped through |H⁻¹|: a node
         that only a weak link pins (a cluster joined by kilosiemens, held by nanosiemens) is
         uncertain far beyond its residual, and this says so. Nodes on an ideal-diode bound
-        are pinned there."""
+        are pinned there (bound 0)."""
         h = _nudged_hessian(circuit, free, inputs, target, beta)
         lo, hi = circuit.free_bounds(inputs)
         pinned = (free <= lo) | (free >= hi)
@@ -154,17 +190,21 @@ class AbstractSolver(eqx.Module):
         return self.vtol is not None
 
     def error_ratio(self, circuit, free, inputs, target, beta) -> Float[Array, ""]:
-        """max over nodes of |KCL residual| / tolerance: ≤ 1 means converged."""
+        """Max over one example's free nodes of |KCL residual| / tolerance, a scalar: ≤ 1
+        means converged."""
         err = self.kcl_error(circuit, free, inputs, target, beta)
         tol = self.tolerance(circuit, free, inputs, target, beta)
         return _max_ratio(err, tol)
 
     def linear_solve(self, circuit):
-        """The linear solver for implicit differentiation (dense LU: exact, small circuits)."""
+        """The linear solver for implicit differentiation (dense LU: exact, small circuits):
+        a jaxopt ``linear_solve`` function."""
         del circuit
         return linear_solve.solve_lu
 
     def init_free(self, circuit, inputs):
+        """The cold start for one example: zero potentials clipped into the ideal diodes'
+        bounds, volts, shape ``(n_free,)``."""
         lo, hi = circuit.free_bounds(inputs)
         return jnp.clip(jnp.zeros(circuit.n_free, circuit.dtype), lo, hi)
 
@@ -193,11 +233,65 @@ class AbstractSolver(eqx.Module):
         beta=0.0,
         init=None,
     ) -> Equilibrium:
-        """Equilibrium of ``circuit`` for ``inputs`` of shape (n_inputs,) or (batch, n_inputs),
-        nudged by ``beta·½‖v_out − target‖²`` when beta ≠ 0; ``init`` warm-starts it.
+        """The equilibrium of ``circuit`` for a batch of inputs: the free potentials that
+        minimise ``E + beta·½‖v_out − target‖²``, with a status per example.
 
-        Computed in the circuit's dtype (``circuit.dtype``); inputs are cast to it. To find a
-        nudged phase next to a free one, :meth:`solve_nudged` is exact where this is not."""
+        Computed in the circuit's dtype (``circuit.dtype``); inputs are cast to it. Batched
+        over the first axis and compiled on the first call for a circuit's structure and the
+        arguments' shapes; differentiable with respect to the circuit's parameters by
+        implicit differentiation. To find a nudged phase next to a free one,
+        [`solve_nudged`][kirchhoff.AbstractSolver.solve_nudged] is exact where this is not.
+
+        Args:
+            circuit: The circuit to solve (e.g. a [`Circuit`][kirchhoff.Circuit]); the
+                solver must support its elements.
+            inputs: The input potentials, volts, shape ``(batch, n_inputs)``, or
+                ``(n_inputs,)`` for one example.
+            target: The output targets y, volts, shape ``(batch, n_outputs)`` (like
+                ``inputs``); only needed when ``beta`` ≠ 0.
+            beta: The nudge strength β, siemens, a scalar: the outputs are pulled towards
+                ``target`` by a current source β·(y − v_out) into each output (β·A²·(y −
+                v_out) behind amplifiers of total gain A). 0 (the default) is the free phase.
+            init: Potentials to start from (a warm start), volts, shaped like the result's
+                ``free``: ``(batch, n_free)``; clipped into the ideal diodes' bounds. None
+                starts from zero.
+
+        Returns:
+            An [`Equilibrium`][kirchhoff.Equilibrium]: the free potentials and each example's
+            status, step count and residual.
+
+        Raises:
+            ValueError: A shape that does not fit the circuit, a non-finite β, a nonzero β
+                without ``target``, a bad ``init``, or a circuit this solver cannot solve
+                (e.g. ideal diodes for [`DampedNewton`][kirchhoff.DampedNewton]).
+            TypeError: Complex, boolean or non-numeric inputs, target, init or β.
+            NotConvergedError: With ``throw=True``, where an example's status is not SUCCESS
+                (the message names them); under an outer ``jit``, Equinox's runtime error
+                raised inside the graph instead.
+
+        Examples:
+            A voltage divider: 1 S from the input to ``out``, 2 S from ``out`` to ground, so
+            v_out = x/3.
+
+            >>> import jax.numpy as jnp
+            >>> import kirchhoff as kh
+            >>> circuit = kh.Circuit(
+            ...     [
+            ...         kh.Ground("gnd"),
+            ...         kh.Input("in"),
+            ...         kh.Resistor("in", "out", 1.0),
+            ...         kh.Resistor("out", "gnd", 2.0),
+            ...     ],
+            ...     outputs=["out"],
+            ... )
+            >>> eq = kh.DampedNewton().solve(circuit, jnp.array([[3.0], [6.0]]))
+            >>> eq.free.shape  # (batch, n_free)
+            (2, 1)
+            >>> print([f"{float(v):.3f}" for v in eq.free[:, 0]])
+            ['1.000', '2.000']
+            >>> eq.messages()
+            ['converged', 'converged']
+        """
         check_beta(beta)
         if target is None and not isinstance(beta, jax.core.Tracer) and float(beta) != 0:
             raise ValueError(f"kirchhoff: beta = {float(beta)} nudges the outputs, but no target.")
@@ -222,10 +316,36 @@ class AbstractSolver(eqx.Module):
     def solve_nudged(
         self, circuit: AbstractCircuit, inputs, target, beta, free: Equilibrium
     ) -> Equilibrium:
-        """The nudged phase at ``beta`` next to the free phase ``free``: solved for the
-        deviation δ = v^β − v⁰ (returned as ``deviation``; ``free`` holds v⁰ + δ), stopping
-        when every node's KCL residual is small next to the currents the nudge sets flowing.
-        The free phase's own residual is left out, so δ is the response to the nudge alone."""
+        """The nudged phase at ``beta`` next to the free phase ``free``, solved for its
+        deviation from it.
+
+        Solved for the deviation δ = v^β − v⁰ (returned as ``deviation``; ``free`` holds
+        v⁰ + δ), stopping when every node's KCL residual is small next to the currents the
+        nudge sets flowing. The free phase's own residual is left out, so δ is the response
+        to the nudge alone, accurate relative to itself at small β in float32 too: what
+        [`eqprop_gradient`][kirchhoff.eqprop_gradient] forms its estimates from.
+
+        Args:
+            circuit: The circuit, as for [`solve`][kirchhoff.AbstractSolver.solve].
+            inputs: The input potentials, volts, shape ``(batch, n_inputs)`` or
+                ``(n_inputs,)``: those the free phase was solved for.
+            target: The output targets y, volts, shape ``(batch, n_outputs)``.
+            beta: The nudge strength β, siemens, a scalar of either sign (−β for EqProp's
+                negative phase): a current source β·(y − v_out) into each output.
+            free: The free phase: the [`Equilibrium`][kirchhoff.Equilibrium] that
+                [`solve`][kirchhoff.AbstractSolver.solve] returned for these inputs, or its
+                potentials, volts, shape ``(batch, n_free)``.
+
+        Returns:
+            An [`Equilibrium`][kirchhoff.Equilibrium] of the nudged phase, with
+            ``deviation`` set; its ``residual`` and ``status`` are the deviation problem's.
+
+        Raises:
+            ValueError: Shapes that do not fit the circuit, or a non-finite β.
+            TypeError: Complex, boolean or non-numeric arguments.
+            NotConvergedError: With ``throw=True``, as for
+                [`solve`][kirchhoff.AbstractSolver.solve].
+        """
         check_beta(beta)
         inputs, target = self._prepare(circuit, inputs, target)
         check_real_dtype(
@@ -269,7 +389,8 @@ class AbstractSolver(eqx.Module):
     def _raise_in_graph(self, eq: Equilibrium, phase: str = "") -> Equilibrium:
         """With ``throw`` under an outer jit, a runtime error inside the graph where a status
         is not SUCCESS, naming the first failing example and its status (called from the host,
-        :meth:`solve` raises :class:`NotConvergedError` naming every example instead)."""
+        ``solve`` raises [`NotConvergedError`][kirchhoff.NotConvergedError] naming every
+        example instead)."""
         if not self.throw:
             return eq
         codes = jnp.reshape(eq.status._value, (-1,))
@@ -300,7 +421,7 @@ class AbstractSolver(eqx.Module):
     def _flag_ill_conditioned(self, circuit, free, inputs, target, beta, err, scale, status):
         """SUCCESS becomes ILL_CONDITIONED where a small residual does not pin the potentials
         within vtol (the circuit is too ill-conditioned for its dtype); ``scale`` is the
-        currents meeting at each node (:meth:`current_scale`)."""
+        currents meeting at each node (``current_scale``)."""
         if not self._bounds_potentials(circuit):
             return status
         bound = self.potential_error_bound(circuit, free, inputs, target, beta, err, scale)

@@ -1,5 +1,5 @@
-"""Exact block coordinate descent as a solver: sweeps (:mod:`._sweeps`) until the KCL
-residual is within tolerance, free phase and nudged deviations (:mod:`._deviation`) alike."""
+"""Exact block coordinate descent as a solver: sweeps (``_sweeps``) until the KCL
+residual is within tolerance, free phase and nudged deviations (``_deviation``) alike."""
 
 import functools
 
@@ -16,18 +16,49 @@ from ._sweeps import input_drive, layer_residuals, layer_sums, run_sweeps, sweep
 
 
 class BlockCoordinateDescent(AbstractSolver):
-    """Exact layered block coordinate descent for :class:`LayeredNetwork`.
+    """Exact layered block coordinate descent for [`LayeredNetwork`][kirchhoff.LayeredNetwork].
 
+    Conductances join adjacent layers only, so given its neighbours each layer's nodes are
+    independent: a sweep updates the odd layers, then the even ones, each node to its exact
+    minimiser (a clip for ideal diodes, a scalar Newton solve for Shockley diodes).
     With ``n_sweeps`` set, runs exactly that many sweeps (training mode, as Scellier's 4);
-    otherwise sweeps until the KCL residual is below tolerance or ``max_steps`` sweeps."""
+    otherwise sweeps until the KCL residual is below tolerance or ``max_steps`` sweeps.
+    Nudged phases ([`solve_nudged`][kirchhoff.AbstractSolver.solve_nudged]) are swept in the
+    deviation from the free phase.
+
+    Construct it with the fields below as keyword arguments, each optional (e.g.
+    ``BlockCoordinateDescent(n_sweeps=4)``); they are static, so a new setting is a new
+    compilation.
+
+    Attributes:
+        max_steps: The most sweeps per example when ``n_sweeps`` is None; past them the
+            status is MAX_STEPS.
+        atol: Absolute KCL tolerance per node, amperes.
+        rtol: KCL tolerance relative to the currents that meet at each node (the nudge's
+            included); raised to 4 machine epsilons of the dtype where it asks for less.
+        throw: Raise [`NotConvergedError`][kirchhoff.NotConvergedError] from a solve where
+            an example's status is not SUCCESS (default: report it in the status only).
+        vtol: Potentials must be pinned within ``vtol``·(the largest |potential|) by a
+            first-order error bound for SUCCESS (else ILL_CONDITIONED); at least 32 ulps of
+            the dtype; None skips the check. As for every solver, but checked only up to
+            512 free nodes: the bound needs the dense layered Hessian (by autodiff), too
+            costly per example beyond that.
+        n_sweeps: Exactly this many sweeps per solve (an integer ≥ 1), the status then
+            judging where they got to; None (the default) sweeps to the tolerance.
+
+    Raises:
+        ValueError: A setting out of its range (here, at construction); from a solve, a
+            circuit that is not a LayeredNetwork, or
+            ([`InvalidInputError`][kirchhoff.InvalidInputError]) a network whose weights are
+            a device's state rather than conductances (pass ``net.read(key)``).
+    """
 
     max_steps: int = eqx.field(static=True, default=5000)
     atol: float = eqx.field(static=True, default=1e-12)
     rtol: float = eqx.field(static=True, default=1e-12)
     throw: bool = eqx.field(static=True, default=False)
     vtol: float | None = eqx.field(static=True, default=1e-6)
-    """As for every solver, but checked only up to 512 free nodes: the bound needs the dense
-    layered Hessian (by autodiff), too costly per example beyond that."""
+    # checked up to 512 free nodes only (see the class docstring)
     n_sweeps: int | None = eqx.field(static=True, default=None)
 
     def _check_circuit(self, circuit):
@@ -39,6 +70,8 @@ class BlockCoordinateDescent(AbstractSolver):
         circuit.require_read("BlockCoordinateDescent")
 
     def optimality(self, circuit, free, inputs, target, beta):
+        """The layers' KCL residuals, joined: zero at equilibrium. One example, shape
+        ``(n_free,)``, as for [`AbstractSolver.optimality`][kirchhoff.AbstractSolver.optimality]."""
         layers = [inputs, *circuit.split(free)]
         return circuit.join(
             layer_residuals(circuit, layers, input_drive(circuit, inputs), target, beta)
@@ -48,6 +81,8 @@ class BlockCoordinateDescent(AbstractSolver):
         return self.vtol is not None and circuit.n_free <= 512
 
     def linear_solve(self, circuit):
+        """The linear solver for implicit differentiation: dense LU up to 512 free nodes,
+        GMRES (tolerance 1e-10, at most 500 iterations) beyond."""
         if circuit.n_free <= 512:
             return linear_solve.solve_lu
         return functools.partial(linear_solve.solve_gmres, tol=1e-10, maxiter=500)

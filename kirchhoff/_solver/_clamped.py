@@ -1,6 +1,6 @@
 """A clamped phase of a layered network: the output nodes held by voltage sources, the hidden
 layers re-equilibrated by the same exact block coordinate descent as the free phase
-(:mod:`._sweeps`). It is the second phase of coupled and contrastive learning.
+(``_sweeps``). It is the second phase of coupled and contrastive learning.
 
 A held output is a voltage source: it drives the last hidden layer through its conductances,
 and its own KCL is not asked for (the source supplies whatever current balances it). So only
@@ -8,7 +8,7 @@ the hidden layers are swept, and only their KCL judges the phase. Given the outp
 hidden energy is the free phase's with the outputs as fixed potentials: strictly convex, and
 its block coordinate descent the free phase's restricted to layers 1 … L.
 
-The status certificate is :mod:`._phase`'s: after a sweep over the hidden layers (odd, then
+The status certificate is ``_phase``'s: after a sweep over the hidden layers (odd, then
 even) the even ones are exact, and an odd layer's residual comes from the last sweep's change
 of its even neighbours alone (the held outputs do not change), so the bound on any node's next
 correction is C/√w_m and on its residual S_m·C/√w_m, over the hidden layers only."""
@@ -32,7 +32,7 @@ from ._sweeps import (
 
 def held_sweep_bound(net: LayeredNetwork, sums):
     """(volts, amperes) per unit of the last sweep's weighted correction C, with the outputs
-    held: :func:`._phase.sweep_bound` over the hidden layers only (``sums`` per free layer)."""
+    held: ``_phase.sweep_bound`` over the hidden layers only (``sums`` per free layer)."""
     weights = energy_weights(net)[:-1]
     volts = 1.0 / min(weights) ** 0.5
     amps = jnp.max(
@@ -54,7 +54,7 @@ class ClampedProblem(eqx.Module):
     deviation δ_h = v_h − v⁰_h from the free state v⁰, with the outputs held at v⁰_out + δ_out
     (batched or not: every operation broadcasts).
 
-    With δ_out fixed, each hidden layer's KCL is the nudged phases' (:class:`DeviationProblem`)
+    With δ_out fixed, each hidden layer's KCL is the nudged phases' (``DeviationProblem``)
     with no nudge: S·δ_m − ΔR(δ) (+ the diodes' current changes) = κ, the held outputs' δ_out
     among the neighbours' deviations. So its layer updates (and the ideal diodes' kept
     currents κ) are reused unchanged: v⁰ is an exact equilibrium and δ the response to the
@@ -89,7 +89,7 @@ class ClampedProblem(eqx.Module):
 
     def run(self, hidden, n_sweeps: int, corrections=False):
         """Exactly ``n_sweeps`` sweeps from ``hidden``; with ``corrections`` also what
-        :func:`scan_sweeps` returns to judge the phase by."""
+        ``scan_sweeps`` returns to judge the phase by."""
         return scan_sweeps(self.sweep, hidden, n_sweeps, corrections, energy_weights(self.net)[:-1])
 
     def error(self, hidden):
@@ -100,8 +100,8 @@ class ClampedProblem(eqx.Module):
         return self.problem.error([*hidden, self.held])[..., :n_hidden]
 
     def phase(self, hidden, sweeps):
-        """This clamped phase after its sweeps (``sweeps`` from :meth:`run`), as a phase for
-        :func:`._phase.swept_equilibria`: its potentials are the free state's plus
+        """This clamped phase after its sweeps (``sweeps`` from ``run``), as a phase for
+        ``_phase.swept_equilibria``: its potentials are the free state's plus
         [δ_h, δ_out], judged on the hidden nodes against the scale max(|δ_h|, |δ_out|)."""
         sums = self.problem.sums
         exact = lambda: (self.error(hidden), self.net.join(sums[:-1]))
@@ -114,7 +114,7 @@ def run_held_sweeps(net: LayeredNetwork, layers, drive, n_sweeps: int, sums=None
     """A clamped phase solved whole (not as a deviation: for conductances that differ from
     the free phase's, as with read noise): ``n_sweeps`` sweeps of the hidden layers of
     ``layers`` ([inputs, h1, …, hL, held outputs]), the outputs never updated. Returns
-    (layers, what :func:`scan_sweeps` returns to judge the phase by)."""
+    (layers, what ``scan_sweeps`` returns to judge the phase by)."""
     sums = layer_sums(net) if sums is None else sums
 
     def step(hidden, with_error):
@@ -135,8 +135,8 @@ def run_held_sweeps(net: LayeredNetwork, layers, drive, n_sweeps: int, sums=None
 
 
 def whole_clamped_phase(net: LayeredNetwork, layers, drive, sweeps, sums):
-    """A clamped phase solved whole (``layers`` and ``sweeps`` from :func:`run_held_sweeps`)
-    as a phase for :func:`._phase.swept_equilibria`: judged on the hidden nodes against
+    """A clamped phase solved whole (``layers`` and ``sweeps`` from ``run_held_sweeps``)
+    as a phase for ``_phase.swept_equilibria``: judged on the hidden nodes against
     max |v| (the held outputs' included)."""
 
     def exact():

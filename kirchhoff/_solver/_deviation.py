@@ -1,5 +1,5 @@
 """A nudged phase of a layered network, solved for its deviation from the free state by
-the same exact block coordinate descent as the free phase (:mod:`._sweeps`)."""
+the same exact block coordinate descent as the free phase (``_sweeps``)."""
 
 import equinox as eqx
 import jax
@@ -50,7 +50,7 @@ class DeviationProblem(eqx.Module):
 
     def with_beta(self, beta):
         """The same free state nudged by another β (e.g. −β): the kept currents do not
-        depend on β, so both nudged phases share one :meth:`at_free_state`."""
+        depend on β, so both nudged phases share one ``at_free_state``."""
         return eqx.tree_at(lambda p: p.beta, self, jnp.asarray(beta, self.beta.dtype))
 
     def terms(self, deltas, m):
@@ -78,7 +78,7 @@ class DeviationProblem(eqx.Module):
 
     def update(self, deltas, m, n_newton=12):
         """Layer m's new deviations, and for a Shockley layer its KCL residual right after the
-        update (as :func:`update_layer`)."""
+        update (as ``update_layer``)."""
         net = self.net
         s, r = self.terms(deltas, m)
         if m == net.n_layers:
@@ -102,7 +102,7 @@ class DeviationProblem(eqx.Module):
 
     def sweep(self, deltas, with_error=False):
         """One sweep, odd layers then even ones (with ``with_error``, also the Newton
-        updates' own error, :func:`update_error`)."""
+        updates' own error, ``update_error``)."""
         deltas, errors = list(deltas), []
         for parity in (1, 0):
             for m in range(1, self.net.n_layers + 1):
@@ -115,7 +115,7 @@ class DeviationProblem(eqx.Module):
 
     def run(self, deltas, n_sweeps: int, corrections=False):
         """Exactly ``n_sweeps`` sweeps; with ``corrections`` also the last sweep's largest
-        weighted correction and the largest |δ| per example (see :func:`scan_sweeps`)."""
+        weighted correction and the largest |δ| per example (see ``scan_sweeps``)."""
         return scan_sweeps(self.sweep, deltas, n_sweeps, corrections, energy_weights(self.net))
 
     def error(self, deltas):
@@ -136,8 +136,8 @@ class DeviationProblem(eqx.Module):
         return jnp.abs(net.join(out))
 
     def phase(self, deltas, sweeps):
-        """This nudged phase after its sweeps (``sweeps`` from :meth:`run`), as a phase for
-        :func:`swept_equilibria`: certified by its last sweep's corrections, or judged by its
+        """This nudged phase after its sweeps (``sweeps`` from ``run``), as a phase for
+        ``swept_equilibria``: certified by its last sweep's corrections, or judged by its
         exact residual."""
         bound, s_out = nudged_bound(self.net, self.sums, self.beta)
         # only traced inside the exact fallback's branch, where it is needed
@@ -145,7 +145,7 @@ class DeviationProblem(eqx.Module):
         return self.free[1:], deltas, sweeps, bound, exact
 
     def tolerance(self, solver, deltas):
-        """Per node: atol + rtol·:meth:`current_scale`, amperes."""
+        """Per node: atol + rtol·``current_scale``, amperes."""
         scale = self.current_scale(deltas)
         return solver.atol + solver.effective_rtol(scale.dtype) * scale
 

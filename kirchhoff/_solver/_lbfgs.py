@@ -14,8 +14,37 @@ _ROUND_STEPS = 100
 
 
 class LBFGS(AbstractSolver):
-    """jaxopt's L-BFGS minimising the energy; matrix-free, so it suits large smooth circuits
-    where a dense Newton step is too costly. Converges more slowly than DampedNewton."""
+    """jaxopt's L-BFGS minimising the energy, for smooth circuits (resistors, Shockley
+    diodes); matrix-free, so it suits large smooth circuits where a dense Newton step is too
+    costly. Converges more slowly than [`DampedNewton`][kirchhoff.DampedNewton].
+
+    It runs in Jacobi-scaled coordinates (conductances spanning many decades look alike
+    there), in rounds of up to 100 iterations, rescaled between rounds, until every node's
+    KCL residual is within tolerance or the budget is spent. Implicit differentiation
+    (through the solve) uses a dense LU of the Hessian, as for every solver: the
+    matrix-free saving is the forward solve's.
+
+    Construct it with the fields below as keyword arguments, each optional (e.g.
+    ``LBFGS(history_size=10)``); they are static, so a new setting is a new compilation.
+
+    Attributes:
+        max_steps: The L-BFGS iteration budget per example (checked between rounds, so a
+            run may exceed it by less than one round); past it the status is MAX_STEPS.
+        atol: Absolute KCL tolerance per node, amperes.
+        rtol: KCL tolerance relative to the currents that meet at each node (the nudge's
+            included); raised to 4 machine epsilons of the dtype where it asks for less.
+        throw: Raise [`NotConvergedError`][kirchhoff.NotConvergedError] from a solve where
+            an example's status is not SUCCESS (default: report it in the status only).
+        vtol: Potentials must be pinned within ``vtol``·(the largest |potential|) by a
+            first-order error bound for SUCCESS (else ILL_CONDITIONED); at least 32 ulps of
+            the dtype; None skips the check (and its dense n³ bound).
+        history_size: How many recent (step, gradient change) pairs L-BFGS keeps for its
+            curvature estimate.
+
+    Raises:
+        ValueError: A setting out of its range (here, at construction); from a solve, a
+            circuit with ideal diodes (use [`BoxQP`][kirchhoff.BoxQP]).
+    """
 
     max_steps: int = eqx.field(static=True, default=5000)
     atol: float = eqx.field(static=True, default=1e-12)

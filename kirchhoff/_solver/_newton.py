@@ -60,8 +60,37 @@ def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=Tru
 class DampedNewton(AbstractSolver):
     """Damped Newton's method on the energy, for smooth circuits (resistors, Shockley diodes).
 
-    ``unrolled=True`` runs exactly ``max_steps`` steps with ``lax.scan`` so that gradients can
-    flow through the iterations (the unrolled-differentiation reference)."""
+    Each step solves with the dense Hessian (the weighted graph Laplacian plus the diodes'
+    terms) and backtracks along the Newton direction until the energy falls (Armijo); where
+    the Hessian is numerically singular (a diode far in forward bias from a cold start) it
+    steps along the Jacobi-scaled gradient instead. It converges quadratically near the
+    solution, at the cost of a dense n³ solve per step ([`LBFGS`][kirchhoff.LBFGS] where
+    that is too costly).
+    [`solve_unrolled`][kirchhoff.DampedNewton.solve_unrolled] runs exactly ``max_steps``
+    steps with ``lax.scan`` so that gradients can flow through the iterations (the
+    unrolled-differentiation reference, [`unrolled_gradient`][kirchhoff.unrolled_gradient]).
+
+    Construct it with the fields below as keyword arguments, each optional (e.g.
+    ``DampedNewton(max_steps=100, throw=True)``); they are static, so a new setting is a new
+    compilation.
+
+    Attributes:
+        max_steps: The most Newton steps per example; past them the status is MAX_STEPS.
+        atol: Absolute KCL tolerance per node, amperes.
+        rtol: KCL tolerance relative to the currents that meet at each node (the nudge's
+            included); raised to 4 machine epsilons of the dtype where it asks for less.
+        throw: Raise [`NotConvergedError`][kirchhoff.NotConvergedError] from a solve where
+            an example's status is not SUCCESS (default: report it in the status only).
+        vtol: Potentials must be pinned within ``vtol``·(the largest |potential|) by a
+            first-order error bound for SUCCESS (else ILL_CONDITIONED); at least 32 ulps of
+            the dtype; None skips the check.
+        n_halvings: The most step lengths the line search tries (1, ½, ¼, …); where none
+            lowers the energy, the iterate stays put.
+
+    Raises:
+        ValueError: A setting out of its range (here, at construction); from a solve, a
+            circuit with ideal diodes (use [`BoxQP`][kirchhoff.BoxQP]).
+    """
 
     max_steps: int = eqx.field(static=True, default=60)
     atol: float = eqx.field(static=True, default=1e-12)
@@ -91,7 +120,22 @@ class DampedNewton(AbstractSolver):
 
     def solve_unrolled(self, circuit, inputs, target=None, beta=0.0, init=None):
         """Potentials after exactly ``max_steps`` Newton steps, differentiable by unrolling
-        (reverse mode through the iterations, no implicit function theorem). One example."""
+        (reverse mode through the iterations, no implicit function theorem). One example; no
+        status, no tolerance check, not compiled here (wrap it in ``jit``).
+
+        Args:
+            circuit: The circuit (smooth: no ideal diodes).
+            inputs: The input potentials of one example, volts, shape ``(n_inputs,)``.
+            target: The output targets, volts, shape ``(n_outputs,)``; None: zeros.
+            beta: The nudge strength β, siemens, a scalar (0: the free phase).
+            init: The starting potentials, volts, ``(n_free,)``; None: zero.
+
+        Returns:
+            The free potentials after the steps, volts, shape ``(n_free,)``.
+
+        Raises:
+            ValueError: Batched inputs, a bad shape or β, or ideal diodes.
+        """
         check_beta(beta)
         inputs, target = self._prepare(circuit, inputs, target)
         if inputs.ndim != 1:

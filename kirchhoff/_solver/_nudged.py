@@ -1,6 +1,6 @@
 """The nudged problem every general solver sees: the nudged energy F = E + β·C, its accurate
 change and Hessian, and a nudged phase as its own circuit in the deviation from the free
-state (:class:`_Deviation`), with the ideal diodes' multipliers held."""
+state (``_Deviation``), with the ideal diodes' multipliers held."""
 
 import jax
 import jax.numpy as jnp

@@ -13,7 +13,7 @@ neighbours sum to at most its S (in a negative nudged phase the outputs' S is lo
 the correction one more update of any node of layer m would make is at most C/√w_m, with C
 the last sweep's largest correction max_m √w_m·|Δv_m|, and its KCL residual at most
 S_m·C/√w_m. Ideal-diode and linear layers are updated exactly (up to round-off, ~1e-7
-relative in float32, below :data:`PHASE_RTOL`); a Shockley layer's Newton solve leaves its
+relative in float32, below ``PHASE_RTOL``); a Shockley layer's Newton solve leaves its
 own KCL residual f, measured right after the last sweep's update (no product needed) and
 added to the bound: the swept state's residual at a node is at most |f| + S·C/√w_m.
 
@@ -47,13 +47,14 @@ def phase_status(scale, correction, rtol):
 
 
 def swept_equilibria(net, phases, n_sweeps, rtol):
-    """Phases after ``n_sweeps`` sweeps as :class:`Equilibrium` s (batched), judged together.
+    """Phases after ``n_sweeps`` sweeps as [`Equilibrium`][kirchhoff.Equilibrium] objects
+    (batched), judged together.
     Each phase is (free, deviation, sweeps, bound, exact): ``free`` lists the free layers
     [h1, …, out] (the free state, for a nudged phase); ``deviation`` the nudged phase's
-    deviations per layer, or None for the free phase; ``sweeps`` what :func:`run_sweeps`
+    deviations per layer, or None for the free phase; ``sweeps`` what ``run_sweeps``
     returns to judge it by (the last sweep's largest weighted correction C, the largest |v|
     or |δ|, its Newton updates' own error in volts and amperes, per example); ``bound`` =
-    (volts, amperes) per unit of C (:func:`sweep_bound`); ``exact()`` the swept state's
+    (volts, amperes) per unit of C (``sweep_bound``); ``exact()`` the swept state's
     exact (KCL residual, |S|) per node, called, in one ``lax.cond`` for all the phases, only
     if the bounds leave an example of one uncertified. Each ``residual`` is the bound where
     it certified, the exact value elsewhere."""
@@ -114,7 +115,7 @@ def sweep_bound(net, max_conductance, expansion=1.0):
 
 def free_phase(net, layers, drive, target, sweeps, sums):
     """The free phase (``layers`` [inputs, h1, …, out] after its sweeps, ``sweeps`` from
-    :func:`run_sweeps`) as a phase for :func:`swept_equilibria`."""
+    ``run_sweeps``) as a phase for ``swept_equilibria``."""
 
     def exact():
         res = layer_residuals(net, layers, drive, target, 0.0, sums)
@@ -125,7 +126,7 @@ def free_phase(net, layers, drive, target, sweeps, sums):
 
 
 def nudged_bound(net, sums, beta):
-    """A nudged phase's (:func:`sweep_bound`, its outputs' |S|): the nudge adds β/w to the
+    """A nudged phase's (``sweep_bound``, its outputs' |S|): the nudge adds β/w to the
     outputs' S. A negative nudge lowers it below their couplings' sum, or below zero (a saddle
     the update still solves exactly): each output update is then Lipschitz with constant
     couplings/|S| in its neighbours, the bound's expansion."""
@@ -140,7 +141,7 @@ def nudged_bound(net, sums, beta):
 def whole_nudged_phase(net, layers, drive, target, beta, sweeps, sums):
     """A nudged phase solved whole (not as a deviation: its conductances differ from the free
     phase's, as with read noise), ``layers`` after its sweeps from the free state, as a phase
-    for :func:`swept_equilibria` (judged against max |v|, not the deviation's scale)."""
+    for ``swept_equilibria`` (judged against max |v|, not the deviation's scale)."""
     bound, s_out = nudged_bound(net, sums, beta)
 
     def exact():

@@ -10,8 +10,35 @@ from ._nudged import _nudged_energy
 
 
 class BoxQP(AbstractSolver):
-    """Coordinate-descent box QP for circuits of resistors, ideal diodes and sources: the energy
-    is quadratic and a diode to a held node bounds one free potential."""
+    """Coordinate-descent box QP (jaxopt's BoxCDQP) for circuits of resistors, ideal diodes
+    and sources: the energy is quadratic and a diode to a held node bounds one free
+    potential.
+
+    The circuit's energy (nudge included) is formed once as a quadratic ½zᵀQz + cᵀz with
+    bounds lo ≤ z ≤ hi from the diodes, and minimised by coordinate descent; the status
+    judges the projected (KKT) residual node by node in amperes, like every solver's.
+
+    Construct it with the fields below as keyword arguments, each optional (e.g.
+    ``BoxQP(rtol=1e-8)``); they are static, so a new setting is a new compilation.
+
+    Attributes:
+        max_steps: The most coordinate-descent sweeps per example; past them the status is
+            MAX_STEPS.
+        atol: Absolute KCL tolerance per node, amperes.
+        rtol: KCL tolerance relative to the currents that meet at each node (the nudge's
+            included); raised to 4 machine epsilons of the dtype where it asks for less.
+        throw: Raise [`NotConvergedError`][kirchhoff.NotConvergedError] from a solve where
+            an example's status is not SUCCESS (default: report it in the status only).
+        vtol: Potentials must be pinned within ``vtol``·(the largest |potential|) by a
+            first-order error bound for SUCCESS (else ILL_CONDITIONED); at least 32 ulps of
+            the dtype; None skips the check.
+
+    Raises:
+        ValueError: A setting out of its range (here, at construction); from a solve, a
+            circuit that is not quadratic (Shockley diodes: use
+            [`DampedNewton`][kirchhoff.DampedNewton]) or an ideal diode between two free
+            nodes (a general linear constraint, not a bound).
+    """
 
     max_steps: int = eqx.field(static=True, default=20000)
     atol: float = eqx.field(static=True, default=1e-12)
@@ -38,7 +65,9 @@ class BoxQP(AbstractSolver):
         return jax.hessian(f)(zero), jax.grad(f)(zero)
 
     def optimality(self, circuit, free, inputs, target, beta):
-        """Scaled natural residual D·(z − clip(z − D⁻¹∇F, lo, hi)): zero exactly at the KKT point."""
+        """Scaled natural residual D·(z − clip(z − D⁻¹∇F, lo, hi)), D the diagonal of the
+        nudged energy F's Hessian: zero exactly at the KKT point. One example, shape
+        ``(n_free,)``, as for [`AbstractSolver.optimality`][kirchhoff.AbstractSolver.optimality]."""
         q, c = self._quadratic(circuit, inputs, target, beta, free.shape[0])
         d = jnp.diag(q)
         lo, hi = circuit.free_bounds(inputs)

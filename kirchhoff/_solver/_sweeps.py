@@ -5,10 +5,10 @@ layer has a closed-form minimiser: v = clip((Σ g·v_nbr + I)/Σ g, lo, hi) for 
 a safeguarded 1-D Newton solve per node for Shockley diodes. Sweeping odd layers then even
 layers is exact coordinate descent on the (strictly convex) energy.
 
-The resistors' terms S and R (:func:`layer_terms`) are closed forms of the energy's gradient
+The resistors' terms S and R (``layer_terms``) are closed forms of the energy's gradient
 in a layer's potentials: ``tests/test_layered.py`` proves them equal to autodiff of
 ``LayeredNetwork.energy``, and ``benchmarks/throughput.py`` measures them beside the
-autodiff-derived sweep (see :func:`layer_terms`). The diodes' currents and conductances are
+autodiff-derived sweep (see ``layer_terms``). The diodes' currents and conductances are
 derived from their co-content by autodiff (``LayeredNetwork.layer_diode_current``)."""
 
 import jax
@@ -39,13 +39,13 @@ def layer_sums(net: LayeredNetwork):
 
 def layer_terms(net: LayeredNetwork, layers, m, drive, target, beta, sums=None):
     """Total conductance S and injected current R at layer m (per unit of its energy weight):
-    KCL at layer m reads S·v − R (+ diode currents) = 0. ``sums`` caches :func:`layer_sums`.
+    KCL at layer m reads S·v − R (+ diode currents) = 0. ``sums`` caches ``layer_sums``.
 
     Closed form of ∂E/∂v_m = w_m·(S·v_m − R), kept for speed: the training step with these
     terms and ``_pair_gradient``'s runs 1.9× (DRN-1H) and 2.2× (DRN-XS) faster at batch 64
-    (1.35–2.3× over batches 4–256) than the same step with every derivative taken from ``LayeredNetwork.energy`` by autodiff
-    (``benchmarks/throughput.py``, ``closed_forms``); ``tests/test_layered.py`` proves them
-    equal."""
+    (1.35–2.3× over batches 4–256) than the same step with every derivative taken from
+    ``LayeredNetwork.energy`` by autodiff (``benchmarks/throughput.py``, ``closed_forms``);
+    ``tests/test_layered.py`` proves them equal."""
     L1 = net.n_layers
     w_in = net.weights[m - 1]
     s = layer_sums(net)[m - 1] if sums is None else sums[m - 1]
@@ -91,7 +91,7 @@ def bracketed_newton(f_and_df, x0, a, b, n_iter):
 
 
 def _shockley_layer(net, m, s, r, n_iter):
-    """Root of layer m's KCL (:func:`layer_kcl`) per node: Newton kept inside a bracket."""
+    """Root of layer m's KCL (``layer_kcl``) per node: Newton kept inside a bracket."""
     lo, hi = net.lower[m - 1], net.upper[m - 1]
     has_lo, has_hi = jnp.isfinite(lo), jnp.isfinite(hi)
     v_hat = r / s
@@ -149,7 +149,7 @@ def update_error(errors, batch_shape, dtype):
 def sweep(net: LayeredNetwork, layers, drive, target, beta, sums=None, with_error=False):
     """One sweep: odd layers (independent given the even ones), then even layers.
     ``layers`` is [inputs, h1, …, out]; index 0 is never updated. With ``with_error``, also
-    the Newton updates' own error (:func:`update_error`)."""
+    the Newton updates' own error (``update_error``)."""
     layers = list(layers)
     sums = layer_sums(net) if sums is None else sums
     errors = []
@@ -177,9 +177,9 @@ def scan_sweeps(sweep_fn, layers, n_sweeps: int, corrections: bool, weights=None
     """``n_sweeps`` applications of ``sweep_fn(free, with_error)`` to a list of free layers
     (lax.scan, unrolled when short: a handful of sweeps of small ops, which XLA fuses better
     without a loop). With ``corrections``, also returns per example what
-    :mod:`._phase` turns into a bound on the swept state's residual: the last sweep's
+    ``_phase`` turns into a bound on the swept state's residual: the last sweep's
     largest correction max_m √w_m·|Δv_m| (``weights``: the layers' energy weights w_m), the
-    largest |v|, and its Newton updates' own error (:func:`update_error`). They are carried
+    largest |v|, and its Newton updates' own error (``update_error``). They are carried
     through the scan, each sweep's overwriting the last: a sweep peeled off the scan instead
     changed XLA's CPU schedule of the whole step and cost 10 % at batch 4."""
     unroll = n_sweeps if 1 <= n_sweeps <= 8 else 1
@@ -210,7 +210,7 @@ def energy_weights(net: LayeredNetwork):
 
 def run_sweeps(net, layers, drive, target, beta, n_sweeps: int, sums=None, corrections=False):
     """Exactly ``n_sweeps`` sweeps (lax.scan: differentiable by unrolling); ``layers`` is
-    [inputs, h1, …, out]. With ``corrections``, returns (layers, what :func:`scan_sweeps`
+    [inputs, h1, …, out]. With ``corrections``, returns (layers, what ``scan_sweeps``
     returns to judge the phase by)."""
     sums = layer_sums(net) if sums is None else sums
 

@@ -1,7 +1,7 @@
 """Export a kirchhoff Circuit as a SPICE netlist with a ``.op`` analysis.
 
 How each element becomes SPICE cards (its ``spice_cards`` method writes them through a
-:class:`SpiceWriter`; ``k`` counts the cards of one letter across the circuit):
+``SpiceWriter``; ``k`` counts the cards of one letter across the circuit):
 
 - ``Resistor``, conductance g > 0: ``rk a c 1/g``. A zero conductance (an open circuit) is
   kept only as an annotation.
@@ -119,7 +119,23 @@ def _name_nodes(circuit: Circuit) -> tuple[dict[NodeRef, str], set[str]]:
 
 def spice_node_names(circuit: Circuit) -> dict[NodeRef, str]:
     """The SPICE name of every node of ``circuit`` in its exported netlist (``"0"`` for the node
-    mapped to SPICE's reference: the first node held at 0 V by a VoltageSource)."""
+    mapped to SPICE's reference: the first node held at 0 V by a VoltageSource).
+
+    SPICE names are lower case, letters, digits and ``_``: other characters become ``_``, a
+    tuple's parts are joined by ``_``, clashes get a suffix ``_2``, ``_3`` …, and ``0`` and
+    ``gnd`` are kept for the reference node.
+
+    Args:
+        circuit: the [`Circuit`][kirchhoff.Circuit] to name.
+
+    Returns:
+        A dict from each of ``circuit.node_names`` to its SPICE node name (a str), as
+            [`to_netlist`][kirchhoff.to_netlist] writes it.
+
+    Raises:
+        ValueError: ``circuit`` is not a [`Circuit`][kirchhoff.Circuit], or one of its
+            elements has no SPICE card.
+    """
     _check_circuit(circuit)
     return _name_nodes(circuit)[0]
 
@@ -312,9 +328,41 @@ def to_netlist(
     (shape ``(n_inputs,)``; 0 V when None).
 
     ``options`` are written on the ``.options`` card; by default the tight tolerances that
-    ``ngspice_potentials`` uses (``reltol=1e-9 abstol=1e-15 vntol=1e-12 gmin=1e-15 itl1=1000
-    itl2=1000``), preceded by ``temp``/``tnom`` when the diodes set them. A flag option is given
-    as ``True`` (``{"noopiter": True}``). The module docstring of ``kirchhoff._spice._export``
-    lists how each element is written."""
+    [`ngspice_potentials`][kirchhoff.ngspice_potentials] uses (``reltol=1e-9 abstol=1e-15
+    vntol=1e-12 gmin=1e-15 itl1=1000 itl2=1000``), preceded by ``temp``/``tnom`` when the
+    diodes set them. A flag option is given as ``True`` (``{"noopiter": True}``).
+
+    Each element group becomes cards (``k`` numbers the cards of one letter): a
+    [`Resistor`][kirchhoff.Resistor] ``rk a c 1/g`` (a zero conductance only as a comment); a
+    [`ShockleyDiode`][kirchhoff.ShockleyDiode] ``dk a c kdN`` with a ``.model kdN D(IS= N=
+    RS=)``, the temperature set so that ngspice's k·T/q is the diode's V_T; an
+    [`IdealDiode`][kirchhoff.IdealDiode] a steep diode of the model ``kirchhoff_ideal``
+    (``IS=1e-12 N=1e-3``); a [`CurrentSource`][kirchhoff.CurrentSource] ``ik 0 node I``; a
+    [`VoltageSource`][kirchhoff.VoltageSource] ``vk node 0 volts`` (the first node held at
+    0 V becomes SPICE's reference node ``0`` instead); the k-th input ``vink node 0 x_k``; an
+    [`Amplifier`][kirchhoff.Amplifier] a VCVS ``ek``, a 0 V ammeter ``vsensek`` and a CCCS
+    ``fk``. Node names are those of [`spice_node_names`][kirchhoff.spice_node_names]; the
+    netlist keeps kirchhoff's names, inputs, outputs and element groups in ``*@kirchhoff``
+    comment lines, so that [`from_netlist`][kirchhoff.from_netlist] rebuilds the same
+    circuit. A resistance is written as 1/g, so export then import can move a conductance by
+    one unit in the last place.
+
+    Args:
+        circuit: the [`Circuit`][kirchhoff.Circuit] to export; its parameters must be
+            concrete (not traced inside jit).
+        inputs: the input potentials, volts, shape ``(n_inputs,)``; None: 0 V.
+        options: the ``.options`` card's entries, name to value (a number; ``True`` for a
+            flag, ``False`` to leave it out); replaces the defaults above when given.
+        title: the netlist's first line (SPICE's title); None: ``"kirchhoff circuit"``.
+
+    Returns:
+        The netlist's text, ending in ``.op`` and ``.end``.
+
+    Raises:
+        ValueError: ``circuit`` is not a [`Circuit`][kirchhoff.Circuit], an element has no
+            SPICE card, a parameter is traced, a value is not finite, ``inputs`` has another
+            shape, or
+            ``options`` sets ``temp``/``tnom`` where the diodes fix them.
+    """
     deck = build_deck(circuit, inputs, options, title)
     return "\n".join([*deck_lines(deck), ".op", ".end"]) + "\n"

@@ -1,16 +1,17 @@
 """Import a SPICE netlist — a practical subset of it — as a kirchhoff Circuit.
 
-Read: ``R`` (value or ``r=``, ``m=``), ``D`` with a ``.model … D(IS= N= RS= TNOM=)`` (``area``/``m``
-scale I_s and divide RS), ``V`` and ``I`` with a DC value (``dc`` keyword and an ``ac`` part allowed), and ``E``
-+ ``F`` pairs that make a bidirectional amplifier: ``E d_int 0 s 0 A``, a 0 V ammeter
-``V d_int d 0`` from the E's output to the drive node ``d``, and ``F s 0 V 1/A`` that draws the
-measured current over A from the source node ``s`` (either orientation of the ammeter or of the F,
-with the gain's sign to match). Comments (``*`` lines, ``;`` and `` $`` to the end of a line),
-``+`` continuation lines, engineering suffixes (t g meg k m u n p f mil, trailing units ignored:
-``10k``, ``2.2meg``, ``1uF``), any letter case and ``.end`` are understood; the first line is the
-title, as in SPICE. Analysis and output cards (``.op``, ``.dc``, ``.tran``, ``.print`` …) and
-``.control`` … ``.endc`` blocks are skipped; ``.options``/``.temp`` are read for temp and tnom only.
-Anything else raises NetlistError naming the line.
+Read: ``R`` (value or ``r=``, ``m=``), ``D`` with a ``.model … D(IS= N= RS= TNOM=)``
+(``area``/``m`` scale I_s and divide RS), ``V`` and ``I`` with a DC value (``dc`` keyword and an
+``ac`` part allowed), and ``E`` + ``F`` pairs that make a bidirectional amplifier:
+``E d_int 0 s 0 A``, a 0 V ammeter ``V d_int d 0`` from the E's output to the drive node ``d``,
+and ``F s 0 V 1/A`` that draws the measured current over A from the source node ``s`` (either
+orientation of the ammeter or of the F, with the gain's sign to match). Comments (``*`` lines,
+``;`` and `` $`` to the end of a line), ``+`` continuation lines, engineering suffixes (t g meg
+k m u n p f mil, trailing units ignored: ``10k``, ``2.2meg``, ``1uF``), any letter case and
+``.end`` are understood; the first line is the title, as in SPICE. Analysis and output cards
+(``.op``, ``.dc``, ``.tran``, ``.print`` …) and ``.control`` … ``.endc`` blocks are skipped;
+``.options``/``.temp`` are read for temp and tnom only. Anything else raises NetlistError naming
+the line.
 
 Strictness: cards are ASCII (no full-width digits or look-alike letters, no control characters;
 comments, annotations and the title may hold any text); a number is ASCII digits with an optional
@@ -475,15 +476,57 @@ def from_netlist(
     ``inputs`` names the V sources (e.g. ``["vin1", "vin2"]``, any case) that become the
     circuit's Input elements, in this order — the order of the input vector; ``outputs`` names
     the output nodes. When None, they are read from the netlist's ``*@kirchhoff`` annotations
-    (written by ``to_netlist``), or there are none. The module docstring of
-    ``kirchhoff._spice._import`` lists what is read and how; anything else raises NetlistError
-    (a ValueError) naming the line and the offending text. ``inputs`` and ``outputs`` are lists
-    (a bare str is a ValueError). ``netlist_inputs`` gives the netlist's values of the inputs.
+    (written by [`to_netlist`][kirchhoff.to_netlist]), or there are none.
+    [`netlist_inputs`][kirchhoff.netlist_inputs] gives the netlist's values of the inputs.
+
+    What is read (a practical subset of SPICE): ``R`` cards; ``D`` cards with a ``.model …
+    D(IS= N= RS= TNOM=)`` (a diode's temperature must equal its model's TNOM; the model
+    ``kirchhoff_ideal`` becomes an [`IdealDiode`][kirchhoff.IdealDiode]); ``V`` and ``I``
+    sources with a DC value, a V source holding a node relative to ground; ``E`` + ``F`` pairs
+    with a 0 V ammeter that make a bidirectional [`Amplifier`][kirchhoff.Amplifier];
+    comments, ``+`` continuations, engineering suffixes (``10k``, ``2.2meg``) and any letter
+    case. Analysis and output cards and ``.control`` blocks are skipped. SPICE's reference
+    node (``0`` or ``gnd``) becomes a node ``"0"`` held by a [`Ground`][kirchhoff.Ground];
+    node names are the SPICE names in lower case unless annotations restore kirchhoff's;
+    consecutive cards of one kind make one element group. The module docstring of
+    ``kirchhoff._spice._import`` gives the full rules.
+
+    Args:
+        netlist: the netlist's text (a str), or a path (``os.PathLike``) of a file to read.
+        inputs: the names of the V sources that become inputs, in input order (a list of
+            str, any case); None: from the annotations, else none.
+        outputs: the output nodes, by SPICE name (any case) or by kirchhoff name (from the
+            annotations), in output order; None: from the annotations, else none.
+
+    Returns:
+        The [`Circuit`][kirchhoff.Circuit].
+
+    Raises:
+        NetlistError: the netlist has a card or value kirchhoff does not read, or a circuit
+            without potentials (a node held twice, a floating node, no held node, an
+            amplifier loop …); the message names the line. It is a ValueError.
+        ValueError: ``netlist`` is neither a str nor a path, or ``inputs``/``outputs`` is a
+            bare str or holds a name that cannot name a node.
+        OSError: the file cannot be read.
     """
     return _build(_parse(_read(netlist)), inputs, outputs)[0]
 
 
 def netlist_inputs(netlist: "str | os.PathLike", inputs: Sequence[str] | None = None) -> np.ndarray:
     """The DC values (volts) that the netlist gives the input sources of
-    ``from_netlist(netlist, inputs)``, in input order: shape ``(n_inputs,)``."""
+    ``from_netlist(netlist, inputs)``, in input order: shape ``(n_inputs,)``.
+
+    Args:
+        netlist: the netlist's text (a str), or a path (``os.PathLike``) of a file to read.
+        inputs: the names of the V sources that are inputs, in input order, as for
+            [`from_netlist`][kirchhoff.from_netlist]; None: from the annotations.
+
+    Returns:
+        The input potentials, volts, a float NumPy array of shape ``(n_inputs,)``: the
+            ``inputs`` to solve the imported circuit at the netlist's own operating point.
+
+    Raises:
+        NetlistError: as for [`from_netlist`][kirchhoff.from_netlist].
+        ValueError: as for [`from_netlist`][kirchhoff.from_netlist].
+    """
     return _build(_parse(_read(netlist)), inputs, ())[1]

@@ -14,7 +14,14 @@ from ._common import (
 
 
 class NetlistError(ValueError):
-    """A netlist that kirchhoff cannot import; ``line`` is its 1-based line number (or None)."""
+    """Raised by [`from_netlist`][kirchhoff.from_netlist] and
+    [`netlist_inputs`][kirchhoff.netlist_inputs] for a netlist that kirchhoff cannot import:
+    a card or value it does not read, or a circuit whose potentials are undefined. A
+    ValueError; its message names the line.
+
+    Attributes:
+        line: the 1-based number of the offending line, or None when no one line is to blame.
+    """
 
     def __init__(self, message: str, line: int | None = None):
         self.line = line

@@ -25,15 +25,20 @@ _PAIRS_PER_LINE = 8
 
 
 class NgspiceError(RuntimeError):
-    """ngspice failed, or its output could not be read."""
+    """Raised by [`ngspice_potentials`][kirchhoff.ngspice_potentials] when ngspice failed, did
+    not finish within the timeout, or its output could not be read (e.g. a node missing
+    from it). The base of [`NgspiceNotFoundError`][kirchhoff.NgspiceNotFoundError] and
+    [`NgspiceConvergenceError`][kirchhoff.NgspiceConvergenceError]; a RuntimeError."""
 
 
 class NgspiceNotFoundError(NgspiceError):
-    """The ngspice executable is not installed (or not on PATH)."""
+    """Raised by [`ngspice_potentials`][kirchhoff.ngspice_potentials] when the ngspice
+    executable is not installed (or not on PATH), or cannot be started."""
 
 
 class NgspiceConvergenceError(NgspiceError):
-    """ngspice found no operating point."""
+    """Raised by [`ngspice_potentials`][kirchhoff.ngspice_potentials] when ngspice found no
+    operating point (for a batch: when its sweep stopped before the last example)."""
 
 
 def _executable(name: str) -> str:
@@ -177,7 +182,8 @@ def ngspice_potentials(
 
     ``inputs`` has shape ``(n_inputs,)`` (0 V when None) or ``(batch, n_inputs)``; the result has
     shape ``(n_nodes,)`` or ``(batch, n_nodes)``, ordered like ``circuit.node_names`` (the
-    potentials that ``circuit.potentials(equilibrium.free, inputs)`` gives).
+    potentials that [`Circuit.potentials`][kirchhoff.Circuit.potentials] gives for an
+    equilibrium's ``free``). The netlist is that of [`to_netlist`][kirchhoff.to_netlist].
 
     One example is one ``op`` analysis. A batch runs in one ngspice process as one DC sweep: a
     source ``vkh_index`` steps through 0, 1, …, batch-1 and each input is a behavioural source
@@ -187,9 +193,30 @@ def ngspice_potentials(
 
     ``options`` go on the ``.options`` card; by default ``reltol=1e-9 abstol=1e-15 vntol=1e-12
     gmin=1e-15 itl1=1000 itl2=1000`` (and ``temp``/``tnom`` from the diodes' thermal voltage).
-    Raises NgspiceNotFoundError when ``executable`` is not found (install with
-    ``apt-get install ngspice``), NgspiceConvergenceError when ngspice finds no operating point,
-    and NgspiceError for other failures, among them a node missing from ngspice's output."""
+
+    Args:
+        circuit: the [`Circuit`][kirchhoff.Circuit] to simulate (concrete parameters).
+        inputs: the input potentials, volts, shape ``(n_inputs,)`` or ``(batch, n_inputs)``;
+            None: 0 V.
+        options: the ``.options`` card's entries, name to value (``True`` for a flag), as
+            for [`to_netlist`][kirchhoff.to_netlist]; replaces the defaults when given.
+        executable: the ngspice program, a name looked up on PATH or a path (default
+            ``"ngspice"``).
+        timeout: the longest ngspice may run, seconds; None (the default): no limit.
+
+    Returns:
+        The node potentials, volts, a float64 NumPy array of shape ``(n_nodes,)`` or
+            ``(batch, n_nodes)``, in the order of ``circuit.node_names``.
+
+    Raises:
+        NgspiceNotFoundError: ``executable`` is not found (install ngspice, e.g.
+            ``apt-get install ngspice``) or cannot be started.
+        NgspiceConvergenceError: ngspice finds no operating point.
+        NgspiceError: any other failure, among them a timeout and a node missing from
+            ngspice's output.
+        ValueError: ``inputs`` has another shape or is not finite, or the circuit cannot be
+            exported (as for [`to_netlist`][kirchhoff.to_netlist]).
+    """
     exe = _executable(executable)
     x = _checked_inputs(circuit, inputs)
     batched = x.ndim == 2

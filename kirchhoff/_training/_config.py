@@ -40,7 +40,143 @@ ALGORITHMS = (
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a training run depends on (saved beside its checkpoints)."""
+    """Everything a training run depends on, checked on construction and saved beside its
+    checkpoints.
+
+    Every field is validated when the config is made (here, not when training starts), so the
+    Python API and the command line (``python -m kirchhoff``) share one set of checks; a bad
+    value is an [`InvalidInputError`][kirchhoff.InvalidInputError] (an
+    [`InvalidInputTypeError`][kirchhoff.InvalidInputTypeError] for a wrong type) naming the
+    field and the value. Numbers given as ints are stored as floats. Conductances, and so
+    ``beta``, ``lr`` and ``max_conductance``, are in siemens; potentials in volts.
+
+    Args:
+        model: the network, as [`make_model`][kirchhoff.make_model] names it: a key of
+            [`MODELS`][kirchhoff.MODELS] (``"drn-xs"``, ``"drn-1h"``, ``"drn-2h"``,
+            ``"drn-3h"``), ``"seed"`` (the seed paper's network,
+            [`seed_network`][kirchhoff.seed_network]), or a custom deep resistive network
+            ``"drn:784-H1-...-10"``. Its first size must be the dataset's 784 features and its
+            last the 10 classes (checked when training loads the data).
+        dataset: one of [`available_datasets`][kirchhoff.available_datasets]
+            (``"mnist"``, ``"fashion_mnist"``, ``"kmnist"``, ``"mnist_subset"``), loaded by
+            [`load_dataset`][kirchhoff.load_dataset].
+        algorithm: how the gradient is estimated: ``"eqprop"`` or ``"eqprop-centered"``
+            (centered Equilibrium Propagation: nudges of +β and −β),
+            ``"eqprop-positive"`` (one +β nudged phase), ``"eqprop-negative"`` (one −β
+            phase), all by [`layered_eqprop_gradient`][kirchhoff.layered_eqprop_gradient];
+            ``"coupled"`` (coupled learning, outputs clamped a fraction ``eta`` of the way to
+            the targets, [`layered_coupled_gradient`][kirchhoff.layered_coupled_gradient]);
+            ``"contrastive"`` (outputs clamped at the targets,
+            [`layered_contrastive_gradient`][kirchhoff.layered_contrastive_gradient]);
+            ``"backprop"`` (truncated backpropagation through the ``n_sweeps`` sweeps,
+            [`layered_backprop_gradient`][kirchhoff.layered_backprop_gradient], a software
+            baseline); ``"implicit"`` (implicit differentiation of the equilibrium
+            [`BlockCoordinateDescent`][kirchhoff.BlockCoordinateDescent] converges to,
+            [`implicit_gradient`][kirchhoff.implicit_gradient]; it ignores ``n_sweeps`` and
+            ``phase_rtol``).
+        epochs: passes over the training split, ≥ 0 (0: nothing is trained).
+        batch_size: examples per training step, ≥ 1; the last partial batch of an epoch is
+            dropped.
+        beta: the EqProp nudge strength β in siemens, > 0: the nudged phases inject a
+            current β·(y − v_out) into each output. Used by the ``"eqprop*"`` algorithms only.
+        eta: coupled learning's clamp, a fraction in (0, 1]: the clamped phase holds the
+            outputs at v⁰_out + η·(y − v⁰_out). Used by ``"coupled"`` only.
+        lr: the learning rate, > 0. Updates are in conductance (siemens): plain SGD moves a
+            conductance by ``lr`` times its gradient, Adam by about ``lr`` siemens per step.
+        optimizer: ``"sgd"`` (optax's SGD, with ``momentum``) or ``"adam"``.
+        momentum: SGD's momentum, in [0, 1) (0: none); Adam ignores it.
+        lr_schedule: ``"constant"``, or ``"cosine"`` (``lr`` decays to 0 along a cosine over
+            all ``epochs`` of steps).
+        layer_lr: per weight layer, a multiplier ≥ 0 of each update (weights and biases of
+            that layer), one per weight layer of ``model``; None: 1 for every layer.
+        n_sweeps: block-coordinate sweeps per phase of a training step, ≥ 1.
+        eval_sweeps: sweeps of the free phase when evaluating (validation and test), ≥ 1.
+        phase_rtol: a phase converged when the correction one more update of any node would
+            make is at most this fraction of the phase's potential scale (max |v| of the free
+            phase, max |δ| of a nudged one); > 0, default 1e-3.
+        on_unconverged: what an example whose phase did not converge within ``n_sweeps``
+            does: ``"error"`` stops training with a
+            [`NotConvergedError`][kirchhoff.NotConvergedError] naming the step, example and
+            phase; ``"skip"`` leaves it out of the gradient and loss (the EqProp, coupled and
+            contrastive rules; ``"backprop"`` and ``"implicit"`` train on it); ``"warn"``
+            trains on it. Both of the latter count such examples and warn once per epoch.
+        input_gain: the input sources' gain, > 0: each feature x (a pixel in [0, 1]) drives
+            a pair of sources at ±input_gain·x volts.
+        init_scale: the DRNs' initial conductances are uniform in
+            [0, init_scale·√(1/fan_in)) siemens; > 0. The seed network ignores it (its scale
+            is 1).
+        max_conductance: the devices' upper conductance limit g_max in siemens (> 0), for
+            every weight layer; None: no limit for the ideal device, ``device_range`` times
+            each layer's initial bound for the others.
+        device: the trainable conductances' device: ``"ideal"``
+            ([`IdealDevice`][kirchhoff.IdealDevice]: a write adds the update and clips to
+            [0, g_max]), ``"pulsed"`` (a [`PulsedDevice`][kirchhoff.PulsedDevice] of equal
+            steps, ``device_levels`` levels), or a key of
+            [`DEVICE_PRESETS`][kirchhoff.DEVICE_PRESETS] (a measured memristor,
+            [`device_preset`][kirchhoff.device_preset]); a non-ideal one is made per weight
+            layer. The fields from ``device_levels`` to ``stochastic_rounding`` override its
+            non-idealities (None: the device's own) and are refused for ``"ideal"``.
+        device_levels: ``"pulsed"`` only: the number of conductance levels, ≥ 2 (None: 256).
+        nonlinearity: ``"pulsed"`` only: NeuroSim's nonlinearity NL ≥ 0 of the response
+            (NL for potentiation, −NL for depression,
+            [`NeuroSimResponse`][kirchhoff.NeuroSimResponse]); None or 0: linear steps.
+        asymmetry: aihwkit's ``up_down``, in (−1, 1): the weaker direction's step is
+            (1 − |asymmetry|) times the nominal one (depression for asymmetry > 0).
+        write_noise: cycle-to-cycle write noise σ_w ≥ 0, relative to each pulse's step.
+        read_noise: read noise σ_r ≥ 0, relative: a read presents g·(1 + σ_r·ε), drawn
+            afresh in every phase.
+        d2d: device-to-device spread σ in [0, 1) of each device's step size and bounds
+            (relative), drawn once when the network is built.
+        stuck_fraction: the fraction of devices, in [0, 1), that ignore every write, stuck
+            at g_min or g_max.
+        stochastic_rounding: round an update's pulse count up or down at random (unbiased)
+            rather than to the nearest whole pulse.
+        device_range: without ``max_conductance``, a non-ideal device's g_max is this (> 0)
+            times its layer's initial bound init_scale·√(1/fan_in), so each layer's array is
+            sized to the conductances it starts with. The ideal device ignores it.
+        diode: the hidden layers' diodes: None (the model's own: Shockley for ``"seed"``,
+            ideal for the DRNs), ``"ideal"`` or ``"shockley"``.
+        diode_series_resistance: each Shockley diode's series resistance in ohms, ≥ 0
+            (0: none). Needs Shockley diodes ([`build_model`][kirchhoff.build_model] refuses
+            it with ideal ones).
+        saturation_spread: σ ≥ 0 of ln I_s across the Shockley diodes (log-normal saturation
+            currents; 0: all alike). Needs Shockley diodes, as ``diode_series_resistance``.
+        amp_gain: the seed network's amplifier gain A (> 0); None: its default, 2. Refused
+            for other models.
+        phase_duration: seconds each phase is held, > 0. With it, every epoch's record logs
+            the mean power dissipated per example in each phase (watts) and the energy per
+            training step (joules); None: not computed (they cost 13–39 % of a step).
+        seed: the PRNG seed, an integer in [0, 2³²): the initial conductances, the devices'
+            variation and noise, and the order of the batches.
+        dtype: ``"float32"`` or ``"float64"`` (which needs JAX's 64-bit mode:
+            ``JAX_ENABLE_X64=1``).
+        train_limit: use only the first this many (≥ 1) examples of the training split,
+            before ``val_size`` are held out of them; None: all.
+        test_limit: use only the first this many (≥ 1) test examples; None: all.
+        val_size: examples held out of the training split for validation, ≥ 0 (drawn by
+            [`split_validation`][kirchhoff.split_validation] with its fixed seed 0, whatever
+            ``seed`` is); each epoch is evaluated on them. 0: no validation split.
+        patience: early stopping: stop after this many (≥ 1) epochs without a lower
+            validation error; needs ``val_size``. None: train all ``epochs``.
+        data_dir: the directory [`load_dataset`][kirchhoff.load_dataset] reads the data from
+            (None: its default places).
+        out: the run directory (created if missing) that holds the checkpoint, metrics,
+            learning curve and result; see [`train`][kirchhoff.train].
+        recipe: the key of [`RECIPES`][kirchhoff.RECIPES] these settings started from, for
+            the record (set by [`from_recipe`][kirchhoff.TrainConfig.from_recipe]); None:
+            settings not taken from a recipe.
+
+    Raises:
+        InvalidInputError: a field out of its range, an unknown name, or settings that do
+            not go together (e.g. ``patience`` without ``val_size``, a non-ideality with
+            ``device="ideal"``, a ``train_limit`` that leaves less than one batch).
+
+    Examples:
+        >>> import kirchhoff as kh
+        >>> cfg = kh.TrainConfig.from_recipe("drn-xs-mnist-subset", epochs=5, out="runs/xs")
+        >>> print(cfg.model, cfg.algorithm, cfg.lr, cfg.epochs, cfg.val_size)
+        drn-xs eqprop-centered 0.05 5 500
+    """
 
     model: str = "drn-xs"
     dataset: str = "mnist_subset"
@@ -92,8 +228,21 @@ class TrainConfig:
 
     @classmethod
     def from_recipe(cls, name: str, **overrides) -> "TrainConfig":
-        """The configuration of recipe ``name`` (see ``kirchhoff._training.RECIPES``), with
-        ``overrides`` applied on top."""
+        """The configuration of a named recipe, with ``overrides`` applied on top.
+
+        Args:
+            name: a key of [`RECIPES`][kirchhoff.RECIPES], e.g. ``"drn-xs-mnist-subset"``.
+            **overrides: any [`TrainConfig`][kirchhoff.TrainConfig] fields, replacing the
+                recipe's values (``out``, ``epochs``, ``data_dir``, ...).
+
+        Returns:
+            The checked [`TrainConfig`][kirchhoff.TrainConfig], its ``recipe`` set to ``name``
+                (unless ``overrides`` set it).
+
+        Raises:
+            InvalidInputError: an unknown recipe, or an override out of its range (a keyword
+                that is not a field is a TypeError).
+        """
         check_choice(_WHO, "recipe", name, tuple(sorted(RECIPES)))
         return cls(**{**recipe_fields(name), **overrides})
 
@@ -244,8 +393,13 @@ class TrainConfig:
                 )
 
     def check_data(self, n_features: int, n_classes: int) -> None:
-        """Raise unless the model fits data of ``n_features`` features and ``n_classes``
-        classes (one output per class)."""
+        """Raise [`InvalidInputError`][kirchhoff.InvalidInputError] unless ``model`` takes
+        ``n_features`` features and has ``n_classes`` outputs (one per class).
+
+        Args:
+            n_features: features per example of the data (784 for every dataset here).
+            n_classes: the data's number of classes.
+        """
         sizes = model_sizes(self.model)
         if sizes[0] != n_features or sizes[-1] != n_classes:
             raise InvalidInputError(
@@ -256,9 +410,10 @@ class TrainConfig:
 
 
 def build_devices(cfg: TrainConfig):
-    """The configured device: an :class:`IdealDevice`, or one pulsed device per weight layer
-    whose g_max is ``max_conductance`` or ``device_range`` times the layer's initial bound
-    (init_scale·√(1/fan-in): each layer's array sized to the conductances it starts with)."""
+    """The configured device: an [`IdealDevice`][kirchhoff.IdealDevice], or one pulsed device
+    per weight layer whose g_max is ``max_conductance`` or ``device_range`` times the layer's
+    initial bound (init_scale·√(1/fan-in): each layer's array sized to the conductances it
+    starts with)."""
     if cfg.device == "ideal":
         return IdealDevice(cfg.max_conductance)
     sizes = model_sizes(cfg.model)
@@ -288,6 +443,25 @@ def build_devices(cfg: TrainConfig):
 
 
 def build_model(cfg: TrainConfig) -> LayeredNetwork:
+    """The network a configuration describes, freshly initialised from ``cfg.seed``.
+
+    [`make_model`][kirchhoff.make_model] builds ``cfg.model`` with the configured input
+    gain, dtype, diodes (``diode``, ``diode_series_resistance``, ``saturation_spread``),
+    ``init_scale`` (DRNs) or ``amp_gain`` (the seed network), and the configured devices:
+    one per weight layer (``device``, sized by ``max_conductance`` or ``device_range``), or
+    an [`IdealDevice`][kirchhoff.IdealDevice]. [`train`][kirchhoff.train] starts from it.
+
+    Args:
+        cfg: the [`TrainConfig`][kirchhoff.TrainConfig].
+
+    Returns:
+        A [`LayeredNetwork`][kirchhoff.LayeredNetwork] of dtype ``cfg.dtype``; the same
+            ``cfg`` always gives the same network.
+
+    Raises:
+        InvalidInputError: settings the network refuses, e.g. ``diode_series_resistance``
+            or ``saturation_spread`` with ideal diodes.
+    """
     kwargs: dict[str, Any] = dict(
         input_gain=cfg.input_gain,
         dtype=jnp.dtype(cfg.dtype),
@@ -309,6 +483,24 @@ def build_model(cfg: TrainConfig) -> LayeredNetwork:
 def build_optimizer(
     cfg: TrainConfig, steps_per_epoch: int | None = None
 ) -> optax.GradientTransformation:
+    """The optax optimiser a configuration describes: ``optax.sgd`` (with ``cfg.momentum``,
+    if any) or ``optax.adam`` at rate ``cfg.lr``, constant or on a cosine decay to 0.
+
+    The updates it produces are in conductance (siemens); ``cfg.layer_lr`` is not part of it
+    (the training step from [`make_train_step`][kirchhoff.make_train_step] applies it).
+
+    Args:
+        cfg: the [`TrainConfig`][kirchhoff.TrainConfig].
+        steps_per_epoch: training steps per epoch (training examples // batch size): a
+            cosine schedule decays over ``cfg.epochs × steps_per_epoch`` steps. Needed only
+            with ``lr_schedule="cosine"``.
+
+    Returns:
+        An ``optax.GradientTransformation``.
+
+    Raises:
+        InvalidInputError: a cosine schedule without ``steps_per_epoch``.
+    """
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
         if not steps_per_epoch:

@@ -1,9 +1,10 @@
 """Named training recipes: the settings that reproduce a benchmark's result.
 
-A recipe is a set of :class:`TrainConfig` fields, with a version (raised whenever its values
-change, and recorded in each run's result) and a one-line summary (``--help`` lists them);
-anything given explicitly (a keyword to :meth:`TrainConfig.from_recipe`, a flag on the
-command line) overrides it. Every choice in a recipe was made on a validation split held out
+A recipe is a set of [`TrainConfig`][kirchhoff.TrainConfig] fields, with a version (raised
+whenever its values change, and recorded in each run's result) and a one-line summary
+(``--help`` lists them); anything given explicitly (a keyword to
+[`TrainConfig.from_recipe`][kirchhoff.TrainConfig.from_recipe], a flag on the command line)
+overrides it. Every choice in a recipe was made on a validation split held out
 of the training set (``val_size``), never on the test set; the note beside each says what
 was measured. A recipe keeps its validation split: running it validates every epoch (the
 epoch validation picks is in the result) and evaluates the test set once, at the end.
@@ -104,6 +105,24 @@ RECIPES: dict[str, dict[str, Any]] = {
     "drn-1h-fashion-mnist": _DRN_1H_FASHION,
     "drn-xs-mnist-subset": _DRN_XS_SUBSET,
 }
+"""The named training recipes: ``{name: {TrainConfig field: value}}``, the settings that
+reproduce a benchmark's result.
+
+- ``"seed-mnist"``: the seed paper's network (Shockley diodes to ±1 V rails, amplifiers of
+  gain 2) on the MNIST subset, centered EqProp at β = 0.03 S, Adam at 3e-4 on a cosine
+  schedule, 30 epochs, 500 validation examples;
+- ``"seed-fashion-mnist"``: the same on Fashion-MNIST, 5,000 validation examples;
+- ``"drn-1h-fashion-mnist"``: DRN-1H (784×2-1024-10) on Fashion-MNIST, centered EqProp at
+  β = 1 S, SGD with momentum 0.9 at 0.08 (per-layer rates 1 : 4) on a cosine schedule,
+  batch 128, 120 epochs, 5,000 validation examples;
+- ``"drn-xs-mnist-subset"``: DRN-XS (784×2-100-10) on the MNIST subset, centered EqProp at
+  β = 1 S, SGD at 0.05 on a cosine schedule, batch 16, 60 epochs, 500 validation examples.
+
+Every value was chosen on the validation split, never on the test set. Use one through
+[`TrainConfig.from_recipe`][kirchhoff.TrainConfig.from_recipe] (or ``--recipe`` on the
+command line); fields a recipe leaves out keep [`TrainConfig`][kirchhoff.TrainConfig]'s
+defaults. Treat it as read-only: [`RECIPE_VERSIONS`][kirchhoff.RECIPE_VERSIONS] records
+which values a run used."""
 
 RECIPE_VERSIONS: dict[str, int] = {
     "seed-mnist": 2,
@@ -111,6 +130,9 @@ RECIPE_VERSIONS: dict[str, int] = {
     "drn-1h-fashion-mnist": 1,
     "drn-xs-mnist-subset": 1,
 }
+"""Each recipe's version, ``{name: int}``: raised whenever the recipe's values change, and
+recorded as ``recipe_version`` in the result of a run made from it (see
+[`train`][kirchhoff.train]), so results of different versions are not compared unawares."""
 
 RECIPE_SUMMARIES: dict[str, str] = {
     "seed-mnist": "the seed paper's network (Shockley diodes, amplifiers) on the MNIST subset",
@@ -121,7 +143,7 @@ RECIPE_SUMMARIES: dict[str, str] = {
 
 
 def recipe_fields(name: str) -> dict[str, Any]:
-    """The :class:`TrainConfig` fields of recipe ``name`` (a copy)."""
+    """The [`TrainConfig`][kirchhoff.TrainConfig] fields of recipe ``name`` (a copy)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}.")
     return dict(RECIPES[name], recipe=name)

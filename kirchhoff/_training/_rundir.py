@@ -19,7 +19,7 @@ The directory ``out`` of a run holds
 
 Files ending ``.tmp`` are writes that never completed; they hold nothing committed and are
 removed by the next run that trains in the directory. What resuming accepts and refuses:
-:func:`config_changes`; what a directory must hold to be trained in: :func:`open_run`.
+``config_changes``; what a directory must hold to be trained in: ``open_run``.
 """
 
 import dataclasses
@@ -58,9 +58,15 @@ _FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration", "patience")
 
 
 class RunDirectoryError(InvalidInputError):
-    """A run directory cannot be used as asked: its checkpoint is damaged, it holds another
-    run, the configuration differs from its run's, or another process is training in it.
-    The message names the directory or file and says what to do."""
+    """Raised when a run directory cannot be used as asked: its checkpoint is damaged or
+    missing, it already holds a run (and [`train`][kirchhoff.train] was not asked to resume
+    it), the configuration differs from its run's in a field that changes the training, its
+    data differ from the run's, or another process is training in it.
+
+    Raised by [`train`][kirchhoff.train], [`load_checkpoint`][kirchhoff.load_checkpoint] and
+    [`read_metrics`][kirchhoff.read_metrics]. It is an
+    [`InvalidInputError`][kirchhoff.InvalidInputError] (so a ValueError); the message names
+    the directory or file and says what to do."""
 
 
 # --------------------------------------------------------------------------- file writes
@@ -101,8 +107,9 @@ def _remove_unfinished_writes(out: pathlib.Path) -> None:
 
 class RunLock:
     """An exclusive lock on a run directory (``flock`` on its ``run.lock``), held while a
-    process trains there; raises :class:`RunDirectoryError` when another process holds it.
-    The operating system releases it when the process exits or is killed."""
+    process trains there; raises [`RunDirectoryError`][kirchhoff.RunDirectoryError] when
+    another process holds it. The operating system releases it when the process exits or is
+    killed."""
 
     def __init__(self, out):
         self.out = pathlib.Path(out)
@@ -140,9 +147,31 @@ class RunLock:
 
 
 def read_metrics(out) -> list[dict]:
-    """The per-epoch records of the run in directory ``out`` (its ``metrics.jsonl``). A last
-    line without its newline (a write cut short) is dropped; a damaged complete line is a
-    :class:`RunDirectoryError`."""
+    """The per-epoch records of the run in directory ``out`` (its ``metrics.jsonl``).
+
+    A last line without its newline (a write cut short) is dropped; a damaged complete line
+    is a [`RunDirectoryError`][kirchhoff.RunDirectoryError]. The file may be read while the
+    run trains. [`plot.learning_curve`][kirchhoff.plot.learning_curve] and
+    [`plot.error_curves`][kirchhoff.plot.error_curves] draw the records.
+
+    Args:
+        out: the run directory (``cfg.out`` of [`train`][kirchhoff.train]), a path.
+
+    Returns:
+        One dict per finished epoch, in order, with ``epoch``, ``step``, ``model``,
+            ``dataset``, ``algorithm``, ``train_loss`` and ``train_error_percent`` (running
+            means over the epoch's steps), ``max_free_residual_amps``, ``phases`` (per phase:
+            ``converged_fraction``, ``unconverged_examples``, ``max_residual_amps``),
+            ``epoch_seconds``, ``train_seconds``, ``eval_seconds``, ``examples_per_second``;
+            ``val_loss`` and ``val_error_percent`` with a validation split; ``test_loss`` and
+            ``test_error_percent`` (and ``early_stopped``) on the run's last epoch;
+            ``power_watts``, ``energy_per_step_joules`` and ``phase_duration_seconds`` when the
+            config sets ``phase_duration``. Losses are in volts², errors in percent.
+
+    Raises:
+        RunDirectoryError: a complete line that is not JSON.
+        FileNotFoundError: ``out`` holds no ``metrics.jsonl``.
+    """
     path = pathlib.Path(out) / METRICS
     *lines, _torn = path.read_bytes().split(b"\n")  # _torn: b"" unless the last write was cut
     records = []
@@ -217,7 +246,8 @@ def _decode(path: pathlib.Path) -> tuple[dict, bytes]:
 
 def read_checkpoint(out) -> tuple[dict, bytes] | None:
     """(header, weights) of the checkpoint in run directory ``out``, verified; None when it
-    has none. A damaged checkpoint is a :class:`RunDirectoryError` naming the file."""
+    has none. A damaged checkpoint is a [`RunDirectoryError`][kirchhoff.RunDirectoryError]
+    naming the file."""
     path = pathlib.Path(out) / CHECKPOINT
     if not path.is_file():
         return None
@@ -290,9 +320,30 @@ def restore_state(cfg: TrainConfig, header: dict, weights: bytes, path: pathlib.
 
 
 def load_checkpoint(out: pathlib.Path, cfg: TrainConfig | None = None):
-    """(config, network, opt_state, epoch, step) from the checkpoint in run directory
-    ``out``, its checksum verified. With ``cfg``, the network is built from it, which must
-    be compatible with the run's (see :func:`config_changes`)."""
+    """The state saved in the checkpoint of run directory ``out``, its checksum verified.
+
+    The checkpoint is written after every epoch of [`train`][kirchhoff.train], so this is the
+    network as of the last finished epoch, e.g. to [`evaluate`][kirchhoff.evaluate] it or
+    continue with a loop of one's own.
+
+    Args:
+        out: the run directory (``cfg.out`` of the run), a path.
+        cfg: the [`TrainConfig`][kirchhoff.TrainConfig] to build the network and optimiser
+            from; it must be compatible with the run's (only ``epochs`` where no cosine
+            schedule spans them, ``out``, ``data_dir``, ``recipe``, ``phase_duration`` and
+            ``patience`` may differ). None: the run's own configuration.
+
+    Returns:
+        ``(config, network, opt_state, epoch, step)``: the
+            [`TrainConfig`][kirchhoff.TrainConfig] used, the trained
+            [`LayeredNetwork`][kirchhoff.LayeredNetwork], the optimiser's state, the number of
+            epochs finished and of steps taken.
+
+    Raises:
+        RunDirectoryError: no checkpoint in ``out``, a damaged one, one whose configuration
+            this version of kirchhoff does not know or that differs from ``cfg``, or weights
+            that do not fit the model it names.
+    """
     out = pathlib.Path(out)
     found = read_checkpoint(out)
     if found is None:
@@ -338,8 +389,8 @@ def config_changes(saved: dict, cfg: TrainConfig) -> tuple[dict, dict]:
 
 
 def check_compatible(out: pathlib.Path, header: dict, cfg: TrainConfig) -> dict:
-    """The accepted changes of ``cfg`` from the run in ``out`` (see :func:`config_changes`);
-    :class:`RunDirectoryError` naming every refused one with both values."""
+    """The accepted changes of ``cfg`` from the run in ``out`` (see ``config_changes``);
+    [`RunDirectoryError`][kirchhoff.RunDirectoryError] naming every refused one with both values."""
     accepted, refused = config_changes(header["config"], cfg)
     if refused:
         listed = "; ".join(
@@ -360,8 +411,9 @@ def check_compatible(out: pathlib.Path, header: dict, cfg: TrainConfig) -> dict:
 def open_run(out: pathlib.Path, cfg: TrainConfig, resume: bool):
     """What training in ``out`` starts from, under its lock: None for a new run, else
     ``(header, weights, accepted_changes)`` of the checkpoint to resume. Refuses
-    (:class:`RunDirectoryError`) a damaged checkpoint, a directory with a run's files but
-    no checkpoint, an existing run without ``resume``, and an incompatible configuration."""
+    ([`RunDirectoryError`][kirchhoff.RunDirectoryError]) a damaged checkpoint, a directory
+    with a run's files but no checkpoint, an existing run without ``resume``, and an
+    incompatible configuration."""
     found = read_checkpoint(out)
     if found is None:
         present = [name for name in RUN_FILES if (out / name).exists()]

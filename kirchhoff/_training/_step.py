@@ -32,8 +32,28 @@ def _variant(algorithm):
 
 class StepInfo(eqx.Module):
     """What a training step reports besides the new parameters (batched over examples).
+
     Each phase's status and residual are rows of one array (one device buffer each, not one
-    per phase: a small step's dispatch cost grows with its outputs)."""
+    per phase: a small step's dispatch cost grows with its outputs); ``phases`` names the
+    rows: ``("free", "positive", "negative")`` for centered EqProp, ``("free", "positive")``
+    or ``("free", "negative")`` for the one-sided variants, ``("free", "clamped")`` for
+    coupled and contrastive learning, ``("free",)`` for backprop and implicit.
+
+    Attributes:
+        loss: the mean loss ½‖v_out − y‖² (volts²) of the examples trained on (without those
+            ``on_unconverged="skip"`` left out), a scalar.
+        outputs: the free phase's output potentials (volts), shape ``(batch, n_outputs)``.
+        status: each phase's [`Status`][kirchhoff.Status] per example, shape
+            ``(phase, batch)``.
+        residual: each phase's largest KCL residual per example (amperes; for a swept phase
+            a certified upper bound), shape ``(phase, batch)``.
+        converged: ``status == Status.SUCCESS``, booleans of shape ``(phase, batch)``
+            (computed in the step, so the loop reads booleans rather than dispatching a
+            comparison per step).
+        phases: the rows' phase names (static).
+        power: watts dissipated per example in each phase, shape ``(phase, batch)``, when
+            the config sets ``phase_duration``; else None.
+    """
 
     loss: jax.Array  # mean loss of the examples trained on
     outputs: jax.Array  # free-phase output potentials (batch, n_outputs)
@@ -46,22 +66,51 @@ class StepInfo(eqx.Module):
     power: jax.Array | None = None  # (phase, batch): watts dissipated per example, or None
 
     def phase(self, name: str):
-        """(status, residual) of one phase: free, positive or negative."""
+        """``(status, residual)`` of one phase, each of shape ``(batch,)``.
+
+        Args:
+            name: one of ``phases`` (``"free"``, ``"positive"``, ``"negative"``,
+                ``"clamped"``); another raises ValueError.
+
+        Returns:
+            The phase's [`Status`][kirchhoff.Status] per example and its residual (amperes).
+        """
         i = self.phases.index(name)
         return jax.tree.map(lambda s: s[i], self.status), self.residual[i]
 
 
 def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
-    """A jit-compiled training step on a batch: (params, opt_state, x, y, key) → (params,
-    opt_state, :class:`StepInfo`), every phase's status included. The phases see the
-    conductances the network's device reads (``key`` split between the read and the write;
-    None for a device without noise), the optimiser's update is in conductance, and the
-    device programs it into the state (the ideal device: add, clip to [0, g_max]).
+    """A jit-compiled training step on a batch, as [`train`][kirchhoff.train] runs it.
 
-    With ``donate`` the step reuses the buffers of the ``params`` and ``opt_state`` it is
-    given for the ones it returns (``train`` does: 1.2× the examples/s of DRN-1H at batch 4,
-    ``benchmarks/throughput.py``); those arrays, and any network that shares them, are then
-    deleted: use it only in a loop that carries the returned state."""
+    The step is ``step(params, opt_state, x, y, key=None) → (params, opt_state, info)``:
+    ``params`` the network's trainable part (``eqx.partition(net, net.trainable_filter())``),
+    ``opt_state`` the optimiser's state for them, ``x`` a batch of inputs
+    ``(batch, n_inputs)``, ``y`` its targets ``(batch, n_outputs)`` (one-hot rows,
+    [`one_hot`][kirchhoff.one_hot]), ``key`` a JAX PRNG key, and ``info`` a
+    [`StepInfo`][kirchhoff.StepInfo] with every phase's status. The phases see the
+    conductances the network's device reads (``key`` split between the read and the write;
+    None only for a device that draws nothing: no read or write noise, no stochastic
+    rounding), the rule's gradient (``cfg.algorithm``) goes through the optimiser (scaled by
+    ``cfg.layer_lr``), and its update, in conductance, is programmed into the state by the
+    device (the ideal device: add, clip to [0, g_max]).
+
+    Args:
+        cfg: the [`TrainConfig`][kirchhoff.TrainConfig]: the algorithm, ``beta``, ``eta``,
+            ``n_sweeps``, ``phase_rtol``, ``on_unconverged``, ``layer_lr`` and
+            ``phase_duration`` are read from it.
+        static: the network's non-trainable part, the second half of
+            ``eqx.partition(net, net.trainable_filter())``; it is closed over (compiled in).
+        optimizer: an ``optax.GradientTransformation``, e.g. from
+            [`build_optimizer`][kirchhoff.build_optimizer].
+        donate: reuse the buffers of the ``params`` and ``opt_state`` it is given for the
+            ones it returns ([`train`][kirchhoff.train] does: 1.2× the examples/s of DRN-1H
+            at batch 4, ``benchmarks/throughput.py``); those arrays, and any network that
+            shares them, are then deleted: use it only in a loop that carries the returned
+            state.
+
+    Returns:
+        The compiled step function described above.
+    """
     skip = cfg.on_unconverged == "skip"
 
     # what devices drew per device (variation, stuck cells) is passed to the compiled step, not
@@ -148,7 +197,7 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
 
 
 def _phase_powers(cfg, net, x, y, ph, phases) -> dict:
-    """Each phase's power budget (:mod:`kirchhoff._layered._power`), by phase name, at the
+    """Each phase's power budget (``_power``), by phase name, at the
     conductances ``net`` presents (one read: with read noise each phase saw its own, and its
     power differs from this by the noise's share)."""
     if cfg.algorithm.startswith("eqprop"):
@@ -166,8 +215,27 @@ def _phase_powers(cfg, net, x, y, ph, phases) -> dict:
 
 
 def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):
-    """Output potentials of the free phase after ``n_sweeps`` sweeps (batched), with the
-    conductances ``net.read(key)`` presents."""
+    """Output potentials of the free phase after ``n_sweeps`` sweeps, with the conductances
+    ``net.read(key)`` presents.
+
+    The sweeps start from every free node at 0 V (within its diodes' bounds), as a training
+    step's free phase does, so the result approaches the equilibrium as ``n_sweeps`` grows;
+    the predicted class is the largest output.
+
+    Args:
+        net: a [`LayeredNetwork`][kirchhoff.LayeredNetwork].
+        x: inputs, shape ``(batch, n_inputs)`` or ``(n_inputs,)`` (features, e.g. pixels in
+            [0, 1]; the sources apply ±``input_gain``·x volts).
+        n_sweeps: block-coordinate sweeps, ≥ 1.
+        key: a JAX PRNG key for a device with read noise; None: read without noise.
+
+    Returns:
+        The output potentials (volts), shape ``(batch, n_outputs)`` (``(n_outputs,)`` for
+            one example).
+
+    Raises:
+        InvalidInputError: ``x`` of the wrong shape or not finite, or ``n_sweeps`` < 1.
+    """
     check_batch("predict", net, x, batched=False)
     check_int("predict", "n_sweeps", n_sweeps, at_least=1)
     net = net.read(key)
@@ -214,7 +282,28 @@ def _check_evaluation(net, data, n_sweeps, batch_size) -> None:
 
 
 def evaluate(net: LayeredNetwork, data: Dataset, n_sweeps: int = 8, batch_size: int = 1000) -> dict:
-    """Mean loss and classification error (%) of ``net`` on ``data`` (one-hot targets)."""
+    """Mean loss and classification error of ``net`` on ``data``, in batches.
+
+    Each example's output is [`predict`][kirchhoff.predict]'s after ``n_sweeps`` sweeps
+    (without read noise); its loss is ½‖v_out − y‖² against the one-hot target y, and it is
+    wrong when its largest output is not its label.
+
+    Args:
+        net: a [`LayeredNetwork`][kirchhoff.LayeredNetwork] with ``n_inputs`` equal to the
+            data's features and at least one output per class.
+        data: a [`Dataset`][kirchhoff.Dataset] (e.g. from
+            [`load_dataset`][kirchhoff.load_dataset]), not empty.
+        n_sweeps: sweeps of the free phase, ≥ 1.
+        batch_size: examples per compiled call, ≥ 1 (memory, not the result).
+
+    Returns:
+        ``{"loss": mean loss (volts²), "error_percent": the percentage misclassified}``.
+
+    Raises:
+        InvalidInputError: data that does not fit the network, an empty dataset, or a bad
+            count (an [`InvalidInputTypeError`][kirchhoff.InvalidInputTypeError] for a
+            ``net`` or ``data`` of the wrong type).
+    """
     _check_evaluation(net, data, n_sweeps, batch_size)
     dtype = net.weights[0].dtype
     wrong, loss, n = 0, 0.0, len(data)

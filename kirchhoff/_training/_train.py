@@ -293,10 +293,13 @@ def train(
     progress: bool = True,
     stop_after_epoch: int | None = None,
 ) -> dict:
-    """Train, checkpointing after every epoch, in the run directory
-    ``cfg.out`` (see ``kirchhoff._training._rundir``): ``checkpoint.eqx`` (atomic, checksummed)
-    and its summary ``checkpoint.json``, ``metrics.jsonl``, ``learning_curve.png``,
-    ``result.json``. The directory is locked while training: a second trainer there refuses.
+    """Train the network ``cfg`` describes, checkpointing after every epoch in the run
+    directory ``cfg.out``.
+
+    The directory receives ``checkpoint.eqx`` (atomic, checksummed) and its readable summary
+    ``checkpoint.json``, ``metrics.jsonl`` (one record per epoch:
+    [`read_metrics`][kirchhoff.read_metrics]), ``learning_curve.png`` and ``result.json``.
+    It is locked while training: a second trainer there refuses.
 
     Model selection never looks at the test set: with ``cfg.val_size`` examples held out of
     the training split, every epoch is evaluated on them (``val_error_percent``; the result's
@@ -306,12 +309,47 @@ def train(
     result's.
 
     A directory that already holds a run is never overwritten: without ``resume`` that is a
-    :class:`RunDirectoryError` (a ValueError), as is a directory with a run's files but no
-    checkpoint. ``resume=True`` continues from the checkpoint there, reproducing the
-    uninterrupted run bit for bit; it refuses a configuration that would change the training
-    (naming each differing field), accepts a new ``epochs`` (unless a cosine schedule spans
-    them), ``out``, ``data_dir`` or ``recipe`` and records them in the checkpoint's
-    ``resumes``, and starts a new run when the directory holds none."""
+    [`RunDirectoryError`][kirchhoff.RunDirectoryError] (a ValueError), as is a directory with
+    a run's files but no checkpoint. ``resume=True`` continues from the checkpoint there,
+    reproducing the uninterrupted run bit for bit; it refuses a configuration that would
+    change the training (naming each differing field), accepts a new ``epochs`` (unless a
+    cosine schedule spans them), ``out``, ``data_dir``, ``recipe``, ``phase_duration`` or
+    ``patience`` and records them in the checkpoint's ``resumes``, and starts a new run when
+    the directory holds none.
+
+    Args:
+        cfg: the [`TrainConfig`][kirchhoff.TrainConfig] (e.g.
+            [`TrainConfig.from_recipe`][kirchhoff.TrainConfig.from_recipe]); its dataset is
+            loaded with [`load_dataset`][kirchhoff.load_dataset].
+        resume: continue the run in ``cfg.out`` from its checkpoint (see above); without it
+            ``cfg.out`` must hold no run.
+        progress: show a progress bar during each epoch and print one line per epoch.
+        stop_after_epoch: stop after this epoch (counted over the whole run, resumes
+            included; a run already past it stops after one more) though ``cfg.epochs`` is
+            not reached, leaving a checkpoint to resume later; the test set is evaluated
+            only if that epoch ends the run anyway. None: train to the end.
+
+    Returns:
+        The result, as written to ``result.json``, plus the trained network: a dict with
+            ``config`` (the fields), ``recipe_version``, ``epochs_run``, ``final`` (the last
+            epoch's record), ``test_error_percent`` (None if the run has not ended),
+            ``picked_epoch`` and ``best_val_error_percent`` (None without validation),
+            ``early_stopped``, ``wall_seconds_this_call``, ``train_examples``,
+            ``val_examples``, ``test_examples``, ``trained_on``, ``data_source``, ``resumes``,
+            and ``network``: the trained [`LayeredNetwork`][kirchhoff.LayeredNetwork] (not in
+            the file).
+
+    Raises:
+        RunDirectoryError: ``cfg.out`` holds a run (without ``resume``), a damaged
+            checkpoint, a run of a different configuration or data, or another trainer.
+        InvalidInputError: a model that does not fit the data, a ``val_size`` or
+            ``batch_size`` the training split cannot hold.
+        DatasetNotFoundError: no source has the dataset.
+        NotConvergedError: with ``on_unconverged="error"``, a phase of an example did not
+            converge within ``cfg.n_sweeps`` sweeps.
+        FloatingPointError: the training loss stopped being finite (lower ``lr`` or
+            ``beta``).
+    """
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
