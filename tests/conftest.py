@@ -93,6 +93,18 @@ def _background_commands(tmp: pathlib.Path, marked) -> dict:
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(precision)],
             {"KIRCHHOFF_TEST_X64": "0"},
         ),
+        "doc_examples": (
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(ROOT / "tests" / "doc_examples.py"),
+            ],
+            {"KIRCHHOFF_TEST_X64": "0"},
+        ),
         "notebooks": (
             [sys.executable, str(ROOT / "notebooks" / "execute.py"), "--small", "--out", str(tmp)]
             + notebooks,
@@ -150,7 +162,7 @@ def pytest_collection_modifyitems(session, config, items):
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="kirchhoff-background-"))
     commands = _background_commands(tmp, marked)
     for name in dict.fromkeys(i.get_closest_marker("background").args[0] for i in marked):
-        if name == "float32" and not jax.config.jax_enable_x64:
+        if name in ("float32", "doc_examples") and not jax.config.jax_enable_x64:
             continue  # this is the float32 process itself
         argv, env = commands[name]
         _JOBS[name] = BackgroundJob(argv, env, tmp)
