@@ -222,6 +222,29 @@ def test_float32_circuit_is_solved_in_float32_under_x64():
     assert circuit.astype(jnp.float64).dtype == jnp.float64
 
 
+@pytest.mark.skipif(not X64, reason="needs x64 on for a float64 network")
+def test_layered_api_computes_float32_data_in_the_networks_float64():
+    """Float32 batches (what the datasets give) into a float64 network: every layered entry
+    point casts them, as a circuit's solve does (each failed with an internal scan TypeError
+    before), and the result equals the float64 data's."""
+    net = kh.drn(jax.random.PRNGKey(1), (6, 4, 2), input_gain=1.0)
+    assert net.dtype == jnp.float64
+    x = np.random.default_rng(0).uniform(0, 1, (4, 6)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
+    runs = {
+        "phases": lambda x, y: kh.layered_phases(net, x, y, 0.1, 4).free,
+        "eqprop": lambda x, y: kh.layered_eqprop_gradient(net, x, y, 0.1, 4)[0],
+        "backprop": lambda x, y: kh.layered_backprop_gradient(net, x, y, 4)[0],
+        "coupled": lambda x, y: kh.layered_coupled_gradient(net, x, y, 0.5, 4)[0],
+        "predict": lambda x, y: kh.predict(net, x, 4),
+    }
+    for name, run in runs.items():
+        got, want = run(x, y), run(x.astype(np.float64), y.astype(np.float64))
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            assert a.dtype == jnp.float64, name
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_beta_is_data():
     circuit, x, y = _random_case(1, jnp.result_type(float))
     free = NEWTON.solve(circuit, x)

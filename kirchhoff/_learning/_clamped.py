@@ -136,7 +136,7 @@ def layered_clamped_phases(net, inputs, targets, eta, n_sweeps=4, rtol=PHASE_RTO
             whose weights are a device's state, not conductances.
     """
     who = "layered_clamped_phases"
-    check_batch(who, net, inputs, targets)
+    inputs, targets = check_batch(who, net, inputs, targets)
     check_eta(who, eta)
     _check_settings(who, n_sweeps, rtol, False)
     net.require_read(who)
@@ -272,7 +272,7 @@ def layered_coupled_gradient(
             empty batch; a setting out of its range (η outside (0, 1] among them).
     """
     who = "layered_coupled_gradient"
-    check_batch(who, net, inputs, targets)
+    inputs, targets = check_batch(who, net, inputs, targets)
     check_eta(who, eta)
     _check_settings(who, n_sweeps, rtol, skip_unconverged)
     return _clamped_gradient(net, inputs, targets, eta, n_sweeps, rtol, skip_unconverged, key)
@@ -327,6 +327,6 @@ def layered_contrastive_gradient(
             empty batch; a setting out of its range.
     """
     who = "layered_contrastive_gradient"
-    check_batch(who, net, inputs, targets)
+    inputs, targets = check_batch(who, net, inputs, targets)
     _check_settings(who, n_sweeps, rtol, skip_unconverged)
     return _clamped_gradient(net, inputs, targets, 1.0, n_sweeps, rtol, skip_unconverged, key)

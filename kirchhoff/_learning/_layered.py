@@ -59,11 +59,14 @@ class LayeredPhases(eqx.Module):
         return ok
 
 
-def check_batch(who: str, net, inputs, targets=None, *, batched: bool = True) -> None:
+def check_batch(who: str, net, inputs, targets=None, *, batched: bool = True):
     """Raise, before anything is computed, unless ``net`` is a LayeredNetwork, ``inputs`` a
     floating (batch, n_inputs) array (or (n_inputs,) unless ``batched``) and ``targets``
     (where given) shaped like the outputs; concrete values must be finite. Shapes are known
-    while tracing, so inside ``jit`` this costs nothing at run time."""
+    while tracing, so inside ``jit`` this costs nothing at run time.
+
+    Returns ``(inputs, targets)`` cast to the network's dtype, as a circuit's solve casts its
+    inputs (float32 data into a float64 network under x64 computes in float64)."""
     if not isinstance(net, LayeredNetwork):
         raise InvalidInputTypeError(
             f"{who}: net must be a LayeredNetwork (e.g. kirchhoff.drn(...)); got "
@@ -80,6 +83,11 @@ def check_batch(who: str, net, inputs, targets=None, *, batched: bool = True) ->
                 f"{who}: targets have shape {got}; expected {want} (one row of "
                 f"{net.n_outputs} output targets per input)."
             )
+    dtype = net.dtype
+    return (
+        jnp.asarray(inputs, dtype),
+        None if targets is None else jnp.asarray(targets, dtype),
+    )
 
 
 def check_phase_settings(who: str, beta, n_sweeps, rtol) -> None:
@@ -184,7 +192,7 @@ def layered_phases(
             empty batch; a setting out of its range; an unknown ``variant``; a network
             whose weights are a device's state, not conductances.
     """
-    check_batch("layered_phases", net, inputs, targets)
+    inputs, targets = check_batch("layered_phases", net, inputs, targets)
     check_phase_settings("layered_phases", beta, n_sweeps, rtol)
     check_variant(variant, "layered_phases")
     net.require_read("layered_phases")
@@ -319,7 +327,7 @@ def layered_eqprop_gradient(
         InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
             empty batch; a setting out of its range; an unknown ``variant``.
     """
-    check_batch("layered_eqprop_gradient", net, inputs, targets)
+    inputs, targets = check_batch("layered_eqprop_gradient", net, inputs, targets)
     check_phase_settings("layered_eqprop_gradient", beta, n_sweeps, rtol)
     check_variant(variant, "layered_eqprop_gradient")
     return _eqprop_gradient_jit(
@@ -390,7 +398,7 @@ def layered_backprop_gradient(net, inputs, targets, n_sweeps=4, rtol=PHASE_RTOL,
         InvalidInputError: Inputs or targets of the wrong shape, or NaN or infinite; an
             empty batch; a setting out of its range.
     """
-    check_batch("layered_backprop_gradient", net, inputs, targets)
+    inputs, targets = check_batch("layered_backprop_gradient", net, inputs, targets)
     check_int("layered_backprop_gradient", "n_sweeps", n_sweeps, at_least=1)
     check_real("layered_backprop_gradient", "rtol", rtol, above=0)
     net = net.read(key)
