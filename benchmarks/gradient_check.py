@@ -27,6 +27,7 @@ results/gradient_check.json, a log-log plot beside it, and a one-line summary.
 
 import argparse
 import json
+import os
 import pathlib
 import time
 
@@ -44,7 +45,13 @@ from kirchhoff._learning._clamped import (  # noqa: E402
     layered_coupled_gradient,
 )
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+# KIRCHHOFF_BENCHMARK_RESULTS: another folder for the JSON and PNG (benchmarks/gpu_check.sh
+# writes a GPU's results beside the CPU ones, not over them)
+RESULTS = pathlib.Path(
+    os.environ.get(
+        "KIRCHHOFF_BENCHMARK_RESULTS", pathlib.Path(__file__).resolve().parent / "results"
+    )
+)
 
 # the fit keeps points whose error is this many times the estimated round-off floor …
 FLOOR_MARGIN = 100.0

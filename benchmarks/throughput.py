@@ -18,7 +18,14 @@ max(FLOPs / matmul rate, bytes / bandwidth at its working set), and the fraction
 roofline is the measured rate over batch / that time. The whole loop (``kirchhoff.train`` on
 the MNIST subset: batching, host transfers, per-step status checks; evaluation excluded) is
 timed separately. Writes benchmarks/results/throughput.json and throughput.png (``--quick``:
-throughput_quick.*)."""
+throughput_quick.*).
+
+``--devices 1,2,4`` measures data-parallel training instead (``make_train_step(devices=n)``:
+the batch split over n devices, the network replicated): examples/s of the shipped step for
+each device count and batch (a multiple of it), side by side in one run, written to
+throughput_devices.json / .png (``--quick``: throughput_devices_quick.*). On a CPU, XLA splits
+it into N devices with ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (they share the
+cores: that shows the sharded step's overhead, not a speed-up)."""
 
 import argparse
 import dataclasses
@@ -35,7 +42,13 @@ import numpy as np
 
 import kirchhoff as kh
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+# KIRCHHOFF_BENCHMARK_RESULTS: another folder for the JSON and PNG (benchmarks/gpu_check.sh
+# writes a GPU's results beside the CPU ones, not over them)
+RESULTS = pathlib.Path(
+    os.environ.get(
+        "KIRCHHOFF_BENCHMARK_RESULTS", pathlib.Path(__file__).resolve().parent / "results"
+    )
+)
 
 
 def matmul_gflops(dtype, n=1024, seconds=2.0):
@@ -132,15 +145,15 @@ def train_config(model, batch, beta, n_sweeps, lr, dtype):
     )
 
 
-def make_step(model, batch, beta, n_sweeps, lr, dtype, donate=False):
+def make_step(model, batch, beta, n_sweeps, lr, dtype, donate=False, devices=None):
     """The training step that ``kirchhoff.train`` runs (phases, statuses, SGD update,
     projection), jit-compiled, with its initial parameters and optimiser state; with
-    ``donate`` reusing the state's buffers, as ``train`` does."""
+    ``donate`` reusing the state's buffers, as ``train`` does; ``devices``: data-parallel."""
     cfg = train_config(model, batch, beta, n_sweeps, lr, dtype)
     net = kh.build_model(cfg)
     params, static = eqx.partition(net, net.trainable_filter())
     optimizer = kh.build_optimizer(cfg)
-    step = kh.make_train_step(cfg, static, optimizer, donate=donate)
+    step = kh.make_train_step(cfg, static, optimizer, donate=donate, devices=devices)
     return step, params, optimizer.init(params)
 
 
@@ -210,16 +223,25 @@ def make_derived_step(model, batch, beta, n_sweeps, lr, dtype):
     return step, params, optimizer.init(params)
 
 
-def measure(model, batch, n_sweeps, dtype, seconds):
+def measure(model, batch, n_sweeps, dtype, seconds, devices=None):
     """Examples/s of the shipped step, carrying its state from step to step as ``train``
-    does, and its costs (:func:`step_costs`)."""
+    does, and its costs (:func:`step_costs`; not with ``devices``, where the batches are
+    placed on the devices' shards beforehand, as the resident ones are otherwise)."""
     sizes = kh.MODELS[model]
-    step, params, opt_state = make_step(model, batch, 1.0, n_sweeps, 0.01, dtype, donate=True)
+    step, params, opt_state = make_step(
+        model, batch, 1.0, n_sweeps, 0.01, dtype, donate=True, devices=devices
+    )
     rng = np.random.default_rng(0)
     n_buf = 8
     xs = [jnp.asarray(rng.random((batch, sizes[0])), dtype) for _ in range(n_buf)]
     ys = [jnp.asarray(np.eye(sizes[-1])[rng.integers(0, 10, batch)], dtype) for _ in range(n_buf)]
-    costs = step_costs(step, params, opt_state, xs[0], ys[0])
+    if devices is None:
+        costs = step_costs(step, params, opt_state, xs[0], ys[0])
+    else:
+        mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), ("batch",))
+        rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+        xs, ys = jax.device_put((xs, ys), rows)
+        costs = None
     params, opt_state, info = step(params, opt_state, xs[0], ys[0])
     info.loss.block_until_ready()
     n_steps, t0 = 0, time.perf_counter()
@@ -327,6 +349,76 @@ def roofline(examples_per_s, batch, flops, nbytes, flops_per_s, bytes_per_s):
     }
 
 
+def data_parallel(args, dtype):
+    """``--devices``: examples/s of the shipped step per device count, side by side."""
+    counts = [int(n) for n in args.devices.split(",")]
+    if max(counts) > len(jax.devices()):
+        raise SystemExit(
+            f"throughput.py: --devices {args.devices} needs {max(counts)} devices; JAX sees "
+            f"{len(jax.devices())} ({jax.default_backend()}). On a CPU set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={max(counts)} first."
+        )
+    batches = [64] if args.quick else [int(b) for b in args.batches.split(",")]
+    seconds = 0.5 if args.quick else args.seconds
+    records = []
+    for model in args.models.split(","):
+        for batch in batches:
+            for n in counts:
+                if batch % n:
+                    continue
+                eps, _ = measure(model, batch, args.n_sweeps, dtype, seconds, devices=n)
+                records.append(
+                    {"model": model, "batch_size": batch, "devices": n, "examples_per_s": eps}
+                )
+                print(
+                    f"{model:7s} batch {batch:4d} on {n} device(s): {eps:10.0f} examples/s",
+                    flush=True,
+                )
+    out = {
+        "quick": args.quick,
+        "dtype": args.dtype,
+        "n_sweeps": args.n_sweeps,
+        "step": "kirchhoff.make_train_step(devices=n): the batch sharded over n devices, "
+        "parameters and optimiser state replicated, state donated",
+        "machine": {
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()],
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        },
+        "records": records,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "throughput_devices_quick" if args.quick else "throughput_devices"
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
+    plot_devices(out, RESULTS / f"{name}.png")
+    print(f"throughput --devices: {len(records)} records in {RESULTS / name}.json")
+
+
+def plot_devices(out, path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
+    for model in dict.fromkeys(r["model"] for r in out["records"]):
+        for batch in dict.fromkeys(r["batch_size"] for r in out["records"]):
+            rs = [r for r in out["records"] if r["model"] == model and r["batch_size"] == batch]
+            if rs:
+                ax.plot(
+                    [r["devices"] for r in rs],
+                    [r["examples_per_s"] for r in rs],
+                    "o-",
+                    label=f"{model}, batch {batch}",
+                )
+    ax.set_xlabel("devices (batch split across them)")
+    ax.set_ylabel("training examples / s")
+    ax.set_title(f"data-parallel centered EqProp ({out['machine']['backend']})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batches", default="4,8,16,32,64,128,256,512")
@@ -342,10 +434,17 @@ def main():
         action="store_true",
         help="batches 4,64 and 0.5 s each; writes throughput_quick.* (never the full results)",
     )
+    ap.add_argument(
+        "--devices",
+        help="comma-separated device counts: measure data-parallel training instead "
+        "(writes throughput_devices.json)",
+    )
     args = ap.parse_args()
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     dtype = jnp.dtype(args.dtype)
+    if args.devices:
+        return data_parallel(args, dtype)
     batches = [4, 64] if args.quick else [int(b) for b in args.batches.split(",")]
     loop_batches = [64] if args.quick else [int(b) for b in args.loop_batches.split(",")]
     seconds = 0.5 if args.quick else args.seconds

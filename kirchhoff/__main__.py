@@ -188,6 +188,21 @@ def _run_flags(p, d) -> None:
         "(none: not logged)",
     )
     p.add_argument(
+        "--devices",
+        type=int,
+        help="train data-parallel on the first N devices (the batch split across them, "
+        "the network replicated; --batch-size a multiple of N) (one device)",
+    )
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-host training: process 0's address; every process runs the same command "
+        "with --num-processes and its own --process-id, and --devices the global count "
+        "(none: one process)",
+    )
+    p.add_argument("--num-processes", type=int, help="multi-host training: processes in all (one)")
+    p.add_argument("--process-id", type=int, help="multi-host training: this process, 0 … N−1 (0)")
+    p.add_argument(
         "--seed",
         type=int,
         help=f"seeds the initial conductances, the batches' order and the devices ({d.seed})",
@@ -341,6 +356,27 @@ def _run_dir(run: str) -> pathlib.Path:
     return path
 
 
+def _start_distributed(args) -> None:
+    """``jax.distributed.initialize`` from the three flags, before JAX computes anything (on
+    CPUs, with gloo for the collectives between processes)."""
+    import jax
+
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is None for v in given):
+        from ._data import InvalidInputError
+
+        raise InvalidInputError(
+            "--coordinator, --num-processes and --process-id go together (every process "
+            "gets the same coordinator HOST:PORT and process count, and its own id)"
+        )
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
+
+
 def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kirchhoff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -351,6 +387,8 @@ def _main(argv=None) -> int:
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
+    if getattr(args, "coordinator", None) or getattr(args, "num_processes", None):
+        _start_distributed(args)
     if getattr(args, "dtype", None) == "float64":
         # the program's entry point, asked for float64 on its command line, turns on JAX's
         # 64-bit mode before anything is computed (the library itself never does)
@@ -360,6 +398,7 @@ def _main(argv=None) -> int:
 
     from ._data import N_CLASSES, N_PIXELS, load_dataset
     from ._training import TrainConfig, evaluate, load_checkpoint, train
+    from ._training._train import process_run_dir
 
     if args.command == "train":
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -374,7 +413,7 @@ def _main(argv=None) -> int:
         # every dataset here is 28×28 images of 10 classes: check the model fits before loading
         cfg.check_data(N_PIXELS, N_CLASSES)
         resume = getattr(args, "resume", False)
-        out = pathlib.Path(cfg.out)
+        out = pathlib.Path(process_run_dir(cfg.out))  # multi-host: each process its own
         idle = _nothing_to_train(cfg, out, resume)
         if idle:
             print(idle)
@@ -397,7 +436,7 @@ def _main(argv=None) -> int:
         print(
             f"test error: {final['test_error_percent']:.2f}% on {result['test_examples']} "
             f"{cfg.dataset} test images (source: {result['data_source']}); "
-            f"results in {pathlib.Path(cfg.out) / 'result.json'}"
+            f"results in {out / 'result.json'}"
         )
         return 0
     cfg, net, _, epoch, _ = load_checkpoint(_run_dir(args.run))

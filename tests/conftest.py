@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 
 # The suite is compile-bound: some 640 tests compile thousands of small XLA programs and run
@@ -73,15 +74,17 @@ def _fresh_compilation_caches():
 
 
 # ---- work that runs in a process of its own, beside the rest of the suite ----------------------
-# Two parts of the suite are whole processes: this module's float32 twin (test_precision.py
-# with x64 off) and the notebooks at the CI size (each in a Jupyter kernel). Their tests
-# (marked ``background``) start them right after collection and are moved to the end of the
-# run, so the processes use the second core while the other tests run, and the tests only
-# collect what they did.
+# Parts of the suite are whole processes: test_precision.py's float32 twin (x64 off), the
+# notebooks at the CI size (each in a Jupyter kernel), the documentation's examples (x64 off)
+# and the data-parallel check (the CPU split into 4 devices). Their tests (marked
+# ``background``) are moved to the end of the run; the processes start right after
+# collection, one after another, so they use the second core while the other tests run, and
+# the tests only collect what they did.
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _background_commands(tmp: pathlib.Path, marked) -> dict:
+    _xla_flags = os.environ.get("XLA_FLAGS", "")
     notebooks = [
         i.callspec.params["path"].name
         for i in marked
@@ -105,6 +108,10 @@ def _background_commands(tmp: pathlib.Path, marked) -> dict:
             ],
             {"KIRCHHOFF_TEST_X64": "0"},
         ),
+        "data_parallel": (
+            [sys.executable, str(ROOT / "tests" / "data_parallel_check.py")],
+            {"XLA_FLAGS": (_xla_flags + " --xla_force_host_platform_device_count=4").strip()},
+        ),
         "notebooks": (
             [sys.executable, str(ROOT / "notebooks" / "execute.py"), "--small", "--out", str(tmp)]
             + notebooks,
@@ -114,41 +121,60 @@ def _background_commands(tmp: pathlib.Path, marked) -> dict:
 
 
 class BackgroundJob:
-    """A subprocess started after collection; ``wait`` returns (returncode, output)."""
+    """A subprocess run after collection, one at a time beside the main process (conftest's
+    runner thread); ``wait`` blocks until it has finished and returns (returncode, output)."""
+
+    LIMIT = 1500  # seconds one job may run before it is killed (a hang fails its test)
 
     def __init__(self, argv, env, out_dir: pathlib.Path):
-        self.out_dir = out_dir
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.argv, self.env, self.out_dir = argv, env, out_dir
+        self.proc = None
         self.result = None
+        self.cancelled = False
+        self.done = threading.Event()
 
-    def wait(self, timeout: float):
-        if self.result is None:
+    def run(self):
+        if self.cancelled:
+            self.result = (None, "not run: the test session ended first")
+            return
+        with tempfile.TemporaryFile(mode="w+") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             try:
-                self.proc.wait(timeout=timeout)
+                self.proc.wait(timeout=self.LIMIT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            self.log.seek(0)
-            self.result = (self.proc.returncode, self.log.read())
-            self.log.close()
+            log.seek(0)
+            self.result = (self.proc.returncode, log.read())
+
+    def wait(self, timeout: float | None = None):
+        """The job's (returncode, output); ``timeout`` is kept for the callers' sake, as the
+        job's own limit (LIMIT) bounds the wait."""
+        self.done.wait()
         return self.result
 
     def stop(self):
-        if self.proc.poll() is None:
+        self.cancelled = True
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 _JOBS: dict[str, BackgroundJob] = {}
+
+
+def _run_in_turn(jobs):
+    for job in jobs:
+        try:
+            job.run()
+        finally:
+            job.done.set()
 
 
 @pytest.hookimpl(trylast=True)  # after -k / -m have deselected what will not run
@@ -166,11 +192,16 @@ def pytest_collection_modifyitems(session, config, items):
             continue  # this is the float32 process itself
         argv, env = commands[name]
         _JOBS[name] = BackgroundJob(argv, env, tmp)
+    # one at a time: the main process keeps one core, the jobs share the other
+    threading.Thread(target=_run_in_turn, args=(list(_JOBS.values()),), daemon=True).start()
 
 
 def pytest_sessionfinish(session, exitstatus):
     for job in _JOBS.values():
         job.stop()
+    for job in _JOBS.values():
+        if job.proc is not None:
+            job.proc.wait()
     for out_dir in {job.out_dir for job in _JOBS.values()}:
         shutil.rmtree(out_dir, ignore_errors=True)
 

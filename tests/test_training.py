@@ -295,7 +295,8 @@ def test_every_train_flag_has_help_with_its_default(capsys):
         if "--help" in action.option_strings:
             continue
         assert action.help and "(" in action.help, action.option_strings
-        assert action.dest in fields | {"resume", "no_progress"}, action.dest
+        launch = {"coordinator", "num_processes", "process_id"}  # jax.distributed's flags
+        assert action.dest in fields | {"resume", "no_progress"} | launch, action.dest
 
 
 def test_every_recipe_keeps_a_validation_split():

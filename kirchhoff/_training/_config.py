@@ -146,6 +146,12 @@ class TrainConfig:
         phase_duration: seconds each phase is held, > 0. With it, every epoch's record logs
             the mean power dissipated per example in each phase (watts) and the energy per
             training step (joules); None: not computed (they cost 13–39 % of a step).
+        devices: train data-parallel on this many devices (≥ 1; the first of
+            ``jax.devices()``, every process's after ``jax.distributed.initialize()``): each
+            step's batch is split across them and the network and optimiser state are
+            replicated; ``batch_size`` must be a multiple of it. The result is the same as on
+            one device up to floating-point summation order. None: one device, as JAX places
+            it. Evaluation runs on one device.
         seed: the PRNG seed, an integer in [0, 2³²): the initial conductances, the devices'
             variation and noise, and the order of the batches.
         dtype: ``"float32"`` or ``"float64"`` (which needs JAX's 64-bit mode:
@@ -216,6 +222,7 @@ class TrainConfig:
     # seconds each phase is held: with it, each step's power per phase and energy are logged
     # (None: not computed, as they cost 13–39 % of a step: benchmarks/nonidealities.py sets it)
     phase_duration: float | None = None
+    devices: int | None = None  # data-parallel over this many devices (None: one, as JAX puts it)
     seed: int = 0
     dtype: str = "float32"
     train_limit: int | None = None
@@ -378,6 +385,13 @@ class TrainConfig:
                     f"{_WHO}: patience={self.patience} stops on the validation error, but no "
                     "validation split is held out: give val_size too (the test set is never "
                     "used to choose)."
+                )
+        if self.devices is not None:
+            self.devices = check_int(_WHO, "devices", self.devices, at_least=1)
+            if self.batch_size % self.devices:
+                raise InvalidInputError(
+                    f"{_WHO}: batch_size={self.batch_size} does not split over "
+                    f"devices={self.devices}: give a batch size that is a multiple of it."
                 )
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:

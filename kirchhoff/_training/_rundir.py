@@ -53,8 +53,9 @@ _MAGIC = b"kirchhoff-checkpoint/1"
 # configuration fields that may change when a run resumes: where the run and its data live
 # and the recipe's name are not part of the trajectory (the data's content is checked by its
 # fingerprint); epochs may change unless a schedule spans them
-# fields that do not change the trajectory (patience only decides where the run stops)
-_FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration", "patience")
+# fields that do not change the trajectory (patience only decides where the run stops; the
+# device count changes it only by the order of floating-point sums)
+_FREE_FIELDS = ("out", "data_dir", "recipe", "phase_duration", "patience", "devices")
 
 
 class RunDirectoryError(InvalidInputError):

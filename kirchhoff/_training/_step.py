@@ -24,6 +24,7 @@ from .._solver._base import Status
 from .._solver._bcd import BlockCoordinateDescent
 from .._solver._sweeps import input_drive, layer_terms, run_sweeps
 from ._config import TrainConfig
+from ._parallel import batch_sharded, data_mesh, replicated, to_sharding
 
 
 def _variant(algorithm):
@@ -79,7 +80,7 @@ class StepInfo(eqx.Module):
         return jax.tree.map(lambda s: s[i], self.status), self.residual[i]
 
 
-def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
+def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False, devices=None):
     """A jit-compiled training step on a batch, as [`train`][kirchhoff.train] runs it.
 
     The step is ``step(params, opt_state, x, y, key=None) → (params, opt_state, info)``:
@@ -107,9 +108,21 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
             at batch 4, ``benchmarks/throughput.py``); those arrays, and any network that
             shares them, are then deleted: use it only in a loop that carries the returned
             state.
+        devices: None: compile for one device, as JAX places the arrays. An int n (the
+            first n of ``jax.devices()``) or a list of devices: data-parallel, the batch's
+            rows split across them (``x``'s first dimension must be a multiple of their
+            number) and ``params`` and ``opt_state`` replicated on each; the step returns
+            them replicated, and ``info`` whole. The numbers are the unsharded step's up to
+            floating-point summation order. Across hosts (after
+            ``jax.distributed.initialize()``), every process calls the step with the same
+            global batch.
 
     Returns:
         The compiled step function described above.
+
+    Raises:
+        InvalidInputError: ``devices`` more than JAX sees, or a batch that does not split
+            over them.
     """
     skip = cfg.on_unconverged == "skip"
 
@@ -189,11 +202,38 @@ def make_train_step(cfg: TrainConfig, static, optimizer, donate: bool = False):
         )
         return params, opt_state, info
 
+    donated = (0, 1) if donate else ()
+    if devices is not None:
+        return _data_parallel(step, cells, donated, data_mesh(devices))
     # jax.jit with the static part closed over: less per-call dispatch work than filter_jit
-    jitted = jax.jit(step, donate_argnums=(0, 1) if donate else ())
+    jitted = jax.jit(step, donate_argnums=donated)
     if cells is None:
         return jitted
     return lambda params, opt_state, x, y, key=None: jitted(params, opt_state, x, y, key, cells)
+
+
+def _data_parallel(step, cells, donated, mesh):
+    """``step`` compiled for a batch sharded over ``mesh`` and everything else replicated."""
+    rep, rows = replicated(mesh), batch_sharded(mesh)
+    n = mesh.devices.size
+    jitted = jax.jit(
+        step,
+        in_shardings=(rep, rep, rows, rows, rep, rep),
+        out_shardings=rep,
+        donate_argnums=donated,
+    )
+    cells = to_sharding(cells, rep)
+
+    def sharded_step(params, opt_state, x, y, key=None):
+        if np.shape(x)[0] % n:
+            raise InvalidInputError(
+                f"make_train_step: a batch of {np.shape(x)[0]} does not split over {n} devices"
+            )
+        params, opt_state, key = to_sharding((params, opt_state, key), rep)
+        x, y = to_sharding((x, y), rows)
+        return jitted(params, opt_state, x, y, key, cells)
+
+    return sharded_step
 
 
 def _phase_powers(cfg, net, x, y, ph, phases) -> dict:
@@ -236,7 +276,7 @@ def predict(net: LayeredNetwork, x, n_sweeps: int, key=None):
     Raises:
         InvalidInputError: ``x`` of the wrong shape or not finite, or ``n_sweeps`` < 1.
     """
-    check_batch("predict", net, x, batched=False)
+    x, _ = check_batch("predict", net, x, batched=False)
     check_int("predict", "n_sweeps", n_sweeps, at_least=1)
     net = net.read(key)
     layers = run_sweeps(

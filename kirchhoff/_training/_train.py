@@ -317,6 +317,12 @@ def train(
     ``patience`` and records them in the checkpoint's ``resumes``, and starts a new run when
     the directory holds none.
 
+    Across hosts (after ``jax.distributed.initialize()``, with ``cfg.devices`` the global
+    device count) every process runs this same call: each holds the whole run (the
+    replicated network, the same batches, the same evaluations), process 0 writes ``cfg.out``
+    and process i > 0 its own copy, ``cfg.out + ".process-i"``, so that no two write one file
+    and each can resume from its own checkpoint.
+
     Args:
         cfg: the [`TrainConfig`][kirchhoff.TrainConfig] (e.g.
             [`TrainConfig.from_recipe`][kirchhoff.TrainConfig.from_recipe]); its dataset is
@@ -350,10 +356,19 @@ def train(
         FloatingPointError: the training loss stopped being finite (lower ``lr`` or
             ``beta``).
     """
+    cfg = dataclasses.replace(cfg, out=process_run_dir(cfg.out))
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
         return _train_locked(cfg, out, resume, progress, stop_after_epoch)
+
+
+def process_run_dir(out) -> str:
+    """The run directory this process writes: ``out`` itself, except for process i > 0 of a
+    multi-process (multi-host) run, whose copy is ``out + ".process-i"``."""
+    if jax.process_count() > 1 and jax.process_index() > 0:
+        return f"{out}.process-{jax.process_index()}"
+    return str(out)
 
 
 # the learning curve is redrawn at most this often (and always at the run's end)
@@ -389,7 +404,7 @@ def _train_locked(cfg: TrainConfig, out: pathlib.Path, resume, progress, stop_af
     params, static = eqx.partition(net, net.trainable_filter())
     run = _Run(cfg, params, static, opt_state, step, progress)
     # the step reuses the state's buffers: nothing else holds run.params between steps
-    step_fn = make_train_step(cfg, static, optimizer, donate=True)
+    step_fn = make_train_step(cfg, static, optimizer, donate=True, devices=cfg.devices)
     eye = np.eye(net.n_outputs, dtype=dtype)
     t_start = plotted = time.perf_counter()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
