@@ -82,6 +82,7 @@ from ._solver import BoxQP as BoxQP
 from ._solver import DampedNewton as DampedNewton
 from ._solver import Equilibrium as Equilibrium
 from ._solver import NotConvergedError as NotConvergedError
+from ._solver import SparseNewton as SparseNewton
 from ._solver import Status as Status
 from ._spice import NetlistError as NetlistError
 from ._spice import NgspiceConvergenceError as NgspiceConvergenceError

@@ -415,17 +415,72 @@ class Circuit(AbstractCircuit):
         base = jnp.concatenate([free, self._held_values(inputs)])
         return self.node_gain[self.output_nodes] * base[self.node_root[self.output_nodes]]
 
-    def energy_of_potentials(self, v: Potentials) -> Scalar:
+    def _groups(self, linear: bool | None):
+        """(element, terminals, weight) of the groups the energy sums: all (None), the
+        linear ones (True: linear dissipative elements and current sources, whose energy is
+        quadratic in the potentials) or the others (False: the nonlinear dissipative ones)."""
+        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+            if not isinstance(e, (AbstractDissipative, AbstractSource)):
+                continue
+            is_linear = isinstance(e, AbstractSource) or e.is_linear
+            if linear is None or linear == is_linear:
+                yield e, t, w
+
+    def energy_of_potentials(self, v: Potentials, linear: bool | None = None) -> Scalar:
         """The energy (watts, a scalar) at all node potentials ``v`` (volts, shape
         ``(n_nodes,)``): the co-contents of the dissipative elements and current sources,
-        each weighted by its amplifier domain's 1/A²."""
+        each weighted by its amplifier domain's 1/A² (``linear``: only the linear groups, or
+        only the others; see ``linear_laplacian``)."""
         total = jnp.zeros((), v.dtype)
-        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+        for e, t, w in self._groups(linear):
             if isinstance(e, AbstractDissipative):
                 total = total + jnp.sum(w * e.co_content(v[t[0]] - v[t[1]]))
-            elif isinstance(e, AbstractSource):
+            else:
                 total = total + jnp.sum(w * e.co_content(v[t[0]]))
         return total
+
+    def _free_incidence(self, t):
+        """For a two-terminal group: each end's free index (``n_free`` where the node is held)
+        and gain from it."""
+        n = self.n_free
+        root = jnp.where(self.node_root < n, self.node_root, n)
+        return root[t[0]], root[t[1]], self.node_gain[t[0]], self.node_gain[t[1]]
+
+    def linear_laplacian(self):
+        """The Hessian of the linear elements' energy over the free potentials, which does
+        not depend on them, as COO entries ``(rows, cols, values)`` (siemens, each of shape
+        ``(4·k,)`` for the k linear elements; duplicates add up, and entries of a held end
+        carry the index ``n_free`` and are to be dropped). With ``g0`` the gradient of the
+        linear energy at zero free potentials, that energy's gradient is ``L·v + g0``: what a
+        sparse solve assembles once per solve instead of once per step."""
+        rows, cols, vals = [], [], []
+        for e, t, w in self._groups(True):
+            if not isinstance(e, AbstractDissipative):
+                continue
+            c = w * e.differential_conductance(jnp.zeros(t.shape[1], self.dtype))
+            ra, rb, ga, gb = self._free_incidence(t)
+            rows += [ra, rb, ra, rb]
+            cols += [ra, rb, rb, ra]
+            vals += [c * ga * ga, c * gb * gb, -c * ga * gb, -c * ga * gb]
+        if not rows:
+            empty = jnp.zeros(0, jnp.int32)
+            return empty, empty, jnp.zeros(0, self.dtype)
+        return jnp.concatenate(rows), jnp.concatenate(cols), jnp.concatenate(vals)
+
+    def hessian_diagonal(self, free, inputs, linear: bool | None = None):
+        """The diagonal of the energy's Hessian over the free potentials (siemens, shape
+        ``(n_free,)``), element by element (``linear`` as in ``energy_of_potentials``)."""
+        v = self.potentials(free, inputs)
+        n = self.n_free
+        d = jnp.zeros(n + 1, v.dtype)
+        for e, t, w in self._groups(linear):
+            if isinstance(e, AbstractDissipative):
+                c = w * e.differential_conductance(v[t[0]] - v[t[1]])
+                ra, rb, ga, gb = self._free_incidence(t)
+                same = ra == rb  # both ends on one root: (ga − gb)² c
+                d = d.at[ra].add(jnp.where(same, c * (ga - gb) ** 2, c * ga * ga))
+                d = d.at[rb].add(jnp.where(same, 0.0, c * gb * gb))
+        return d[:n]
 
     def energy(self, free, inputs):
         """The circuit's energy: the total (domain-weighted) co-content, which the free
@@ -469,10 +524,15 @@ class Circuit(AbstractCircuit):
         Returns:
             The increment, watts, a scalar (≥ 0).
         """
+        return self.energy_increment_of(free, change, inputs)
+
+    def energy_increment_of(self, free, change, inputs, linear: bool | None = None):
+        """``energy_increment`` over the groups ``linear`` selects (as in
+        ``energy_of_potentials``)."""
         v, dv = self.potentials(free, inputs), self.potential_changes(change)
         total = jnp.zeros((), v.dtype)
         # current sources are linear in the potentials: no increment
-        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+        for e, t, w in self._groups(linear):
             if isinstance(e, AbstractDissipative):
                 u, du = v[t[0]] - v[t[1]], dv[t[0]] - dv[t[1]]
                 total = total + jnp.sum(w * e.co_content_increment(u, du))

@@ -75,11 +75,11 @@ def _fresh_compilation_caches():
 
 # ---- work that runs in a process of its own, beside the rest of the suite ----------------------
 # Parts of the suite are whole processes: test_precision.py's float32 twin (x64 off), the
-# notebooks at the CI size (each in a Jupyter kernel), the documentation's examples (x64 off)
-# and the data-parallel check (the CPU split into 4 devices). Their tests (marked
-# ``background``) are moved to the end of the run; the processes start right after
-# collection, one after another, so they use the second core while the other tests run, and
-# the tests only collect what they did.
+# notebooks at the CI size (each in a Jupyter kernel), the documentation's examples (x64
+# off), the data-parallel check (the CPU split into 4 devices) and the sparse solver's
+# checks. Their tests (marked ``background``) are moved to the end of the run; the processes
+# start right after collection, one after another, so they use the second core while the
+# other tests run, and the tests only collect what they did.
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -107,6 +107,18 @@ def _background_commands(tmp: pathlib.Path, marked) -> dict:
                 str(ROOT / "tests" / "doc_examples.py"),
             ],
             {"KIRCHHOFF_TEST_X64": "0"},
+        ),
+        "sparse_solver": (
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(ROOT / "tests" / "sparse_solver.py"),
+            ],
+            {},
         ),
         "data_parallel": (
             [sys.executable, str(ROOT / "tests" / "data_parallel_check.py")],

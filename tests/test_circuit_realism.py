@@ -209,10 +209,10 @@ def test_layered_series_resistance_equilibrium_and_eqprop(data):
     assert np.all(eq.status == kh.Status.SUCCESS) and np.max(eq.residual) < 1e-10
     # the general circuit (R_s and every diode's own I_s exported) is at equilibrium there too
     circ = net.to_circuit()
-    kcl = jax.vmap(circ.kcl_residual)(eq.free, net.circuit_inputs(x))
+    kcl = jax.jit(jax.vmap(circ.kcl_residual))(eq.free, net.circuit_inputs(x))  # eager: 7 s
     assert np.max(np.abs(kcl)) < 1e-10
     # R_s matters here: the diodes' currents drop over a tenth of a volt across it
-    into, out = net.rail_diode_currents(net.split(eq.free)[0], 1)
+    into, out = eqx.filter_jit(net.rail_diode_currents)(net.split(eq.free)[0], 1)
     assert np.max(np.abs(into) + np.abs(out)) * 2e3 > 0.1
     # power balances at equilibrium (Tellegen), with i·u the junction's and R_s's heat
     p = kh.phase_power(net, x, net.split(eq.free))

@@ -173,8 +173,8 @@ def _wide_circuit(seed, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize(
     "solver",
-    [kh.DampedNewton(), kh.LBFGS(max_steps=1000), kh.BoxQP()],
-    ids=["Newton", "LBFGS", "BoxQP"],
+    [kh.DampedNewton(), kh.SparseNewton(), kh.LBFGS(max_steps=1000), kh.BoxQP()],
+    ids=["Newton", "SparseNewton", "LBFGS", "BoxQP"],
 )
 def test_success_means_right_across_twelve_decades(solver, dtype):
     successes, statuses = 0, []

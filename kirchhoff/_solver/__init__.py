@@ -9,3 +9,4 @@ from ._bcd import BlockCoordinateDescent as BlockCoordinateDescent
 from ._lbfgs import LBFGS as LBFGS
 from ._newton import DampedNewton as DampedNewton
 from ._qp import BoxQP as BoxQP
+from ._sparse import SparseNewton as SparseNewton

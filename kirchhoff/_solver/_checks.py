@@ -24,18 +24,19 @@ def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:
 def check_settings(solver) -> None:
     """ValueError naming a solver setting out of its range (called by every constructor)."""
     who = type(solver).__name__
-    counts = ("max_steps", "n_halvings", "history_size", "n_sweeps")
-    for name in (*counts, "atol", "rtol", "vtol", "throw"):
+    counts = ("max_steps", "n_halvings", "history_size", "n_sweeps", "dense_limit", "cg_max_steps")
+    for name in (*counts, "atol", "rtol", "vtol", "throw", "cg_rtol"):
         if not hasattr(solver, name):
             continue
         v = getattr(solver, name)
         if name == "throw":
             ok, need = isinstance(v, bool | np.bool_), "True or False"
-        elif v is None and name in ("vtol", "n_sweeps"):
+        elif v is None and name in ("vtol", "n_sweeps", "cg_max_steps"):
             continue
         elif name in counts:
             ok = isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1
-            need = "an integer ≥ 1" + (" (or None)" if name == "n_sweeps" else "")
+            optional = name in ("n_sweeps", "cg_max_steps")
+            need = "an integer ≥ 1" + (" (or None)" if optional else "")
         else:
             real = isinstance(v, int | float | np.integer | np.floating)
             ok = real and not isinstance(v, bool) and bool(np.isfinite(v) and v >= 0)

@@ -4,8 +4,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._circuit import Circuit
 from ._base import AbstractSolver, check_beta, iterate_until_converged
-from ._nudged import _nudged_energy, _nudged_energy_change, _nudged_hessian
+from ._nudged import _Deviation, _nudged_energy, _nudged_energy_change, _nudged_hessian
+from ._sparse import SparseNewton
 
 
 def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=True):
@@ -86,6 +88,10 @@ class DampedNewton(AbstractSolver):
             the dtype; None skips the check.
         n_halvings: The most step lengths the line search tries (1, ½, ¼, …); where none
             lowers the energy, the iterate stays put.
+        dense_limit: Above this many free nodes, a [`Circuit`][kirchhoff.Circuit] is solved
+            as [`SparseNewton`][kirchhoff.SparseNewton] solves it (conjugate gradients,
+            memory linear in the elements; the same settings), since the dense n×n Hessian
+            would not fit: 2048 free nodes hold 32 MiB of it per example in float64.
 
     Raises:
         ValueError: A setting out of its range (here, at construction); from a solve, a
@@ -98,6 +104,34 @@ class DampedNewton(AbstractSolver):
     throw: bool = eqx.field(static=True, default=False)
     vtol: float | None = eqx.field(static=True, default=1e-6)
     n_halvings: int = eqx.field(static=True, default=30)
+    dense_limit: int = eqx.field(static=True, default=2048)
+
+    def _sparse(self, circuit):
+        """The matrix-free solver this one hands a large Circuit to (None: solve densely)."""
+        base = circuit.base if isinstance(circuit, _Deviation) else circuit
+        if isinstance(base, Circuit) and base.n_free > self.dense_limit:
+            return SparseNewton(
+                max_steps=self.max_steps,
+                atol=self.atol,
+                rtol=self.rtol,
+                throw=self.throw,
+                vtol=self.vtol,
+                n_halvings=self.n_halvings,
+            )
+        return None
+
+    def potential_error_bound(self, circuit, free, inputs, target, beta, err, scale):
+        """As the dense solvers' bound
+        ([`AbstractSolver.potential_error_bound`][kirchhoff.AbstractSolver.potential_error_bound]);
+        above ``dense_limit`` free nodes, [`SparseNewton`][kirchhoff.SparseNewton]'s."""
+        sparse = self._sparse(circuit)
+        solver = super() if sparse is None else sparse
+        return solver.potential_error_bound(circuit, free, inputs, target, beta, err, scale)
+
+    def linear_solve(self, circuit):
+        """Dense LU for implicit differentiation; conjugate gradients above ``dense_limit``."""
+        sparse = self._sparse(circuit)
+        return super().linear_solve(circuit) if sparse is None else sparse.linear_solve(circuit)
 
     def _check_circuit(self, circuit):
         if circuit.has_ideal_diodes:
@@ -107,6 +141,10 @@ class DampedNewton(AbstractSolver):
             )
 
     def _run(self, circuit, init, inputs, target, beta):
+        sparse = self._sparse(circuit)
+        if sparse is not None:
+            return sparse._run(circuit, init, inputs, target, beta)
+
         def step(free):
             new, _ = _newton_step(
                 circuit, free, inputs, target, beta, self.n_halvings, vectorised=False
