@@ -44,6 +44,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "background(name): runs in a process started after collection (conftest)"
     )
+    config.addinivalue_line(
+        "markers", "offload: a slow test the full suite runs in its background process"
+    )
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def _fresh_compilation_caches():
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _background_commands(tmp: pathlib.Path, marked) -> dict:
+def _background_commands(tmp: pathlib.Path, marked, offloaded=()) -> dict:
     _xla_flags = os.environ.get("XLA_FLAGS", "")
     notebooks = [
         i.callspec.params["path"].name
@@ -119,6 +122,10 @@ def _background_commands(tmp: pathlib.Path, marked) -> dict:
                 str(ROOT / "tests" / "sparse_solver.py"),
             ],
             {},
+        ),
+        "offloaded": (
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *offloaded],
+            {"KIRCHHOFF_OFFLOADED": "1"},
         ),
         "data_parallel": (
             [sys.executable, str(ROOT / "tests" / "data_parallel_check.py")],
@@ -189,16 +196,40 @@ def _run_in_turn(jobs):
             job.done.set()
 
 
+def _offload(config, items) -> list[str]:
+    """Tests marked ``offload`` (slow ones that share no compilations with their neighbours)
+    leave this process for the background job ``offloaded``, which runs them by node id
+    beside the rest — when that job's own test is selected too, so that a run of a few
+    tests never drops one. Returns their node ids."""
+    if os.environ.get("KIRCHHOFF_OFFLOADED") == "1":
+        return []  # this is the background process itself: run them here
+    runs_job = any(
+        (m := i.get_closest_marker("background")) and m.args[0] == "offloaded" for i in items
+    )
+    offload = [i for i in items if i.get_closest_marker("offload")] if runs_job else []
+    if offload:
+        items[:] = [i for i in items if i not in offload]
+        config.hook.pytest_deselected(items=offload)
+    return [i.nodeid for i in offload]
+
+
 @pytest.hookimpl(trylast=True)  # after -k / -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
+    offloaded = _offload(config, items)
     marked = [i for i in items if i.get_closest_marker("background")]
+    if not offloaded:  # nothing to run there: its report would have nothing to say
+        idle = [i for i in marked if i.get_closest_marker("background").args[0] == "offloaded"]
+        if idle:
+            marked = [i for i in marked if i not in idle]
+            items[:] = [i for i in items if i not in idle]
+            config.hook.pytest_deselected(items=idle)
     if not marked:
         return
     items[:] = [i for i in items if i not in marked] + marked  # theirs last
     if config.option.collectonly:
         return
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="kirchhoff-background-"))
-    commands = _background_commands(tmp, marked)
+    commands = _background_commands(tmp, marked, offloaded)
     for name in dict.fromkeys(i.get_closest_marker("background").args[0] for i in marked):
         if name in ("float32", "doc_examples") and not jax.config.jax_enable_x64:
             continue  # this is the float32 process itself

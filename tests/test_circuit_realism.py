@@ -201,6 +201,7 @@ def _seed(**kwargs):
     )
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_layered_series_resistance_equilibrium_and_eqprop(data):
     x, y = data
     net = _seed(series_resistance=2e3, saturation_spread=0.7)

@@ -118,6 +118,7 @@ def test_energy_gradient_is_local():
             )
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_batched_eqprop_is_the_mean_over_examples():
     circuit = random_circuit(0, topology=0)
     xs = jnp.asarray(random_inputs(7, batch=3))

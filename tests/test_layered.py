@@ -103,6 +103,7 @@ def test_fixed_sweeps_report_status_and_residual(data):
     assert np.all(many.status == kh.Status.SUCCESS)
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_eqprop_on_drn_matches_implicit_autodiff(data):
     x, y = data
     net = kh.drn(jax.random.PRNGKey(0), (6, 5, 4, 3), input_gain=2.0)

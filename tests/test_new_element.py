@@ -46,6 +46,7 @@ def _circuit(g=0.5, k=2.0):
     )
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_a_cubic_conductance_defined_outside_the_package_solves_and_trains():
     circuit = _circuit()
     x = jnp.asarray([[0.3], [1.0], [-2.0]])

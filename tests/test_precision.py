@@ -53,6 +53,7 @@ def test_centered_eqprop_matches_implicit_on_random_nonlinear_circuits(seed, dty
     assert errors[1e-1] > 10 * min(errors.values())
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_readme_example_resolves_a_small_nudge():
     """README's circuit, as a new user runs it: the gradient at β = 1e-3 is right."""
     dtype = jnp.result_type(float)

@@ -132,6 +132,7 @@ def test_bad_config():
         TrainConfig(optimizer="lion")
 
 
+@pytest.mark.offload  # slow and self-contained: the background process runs it
 def test_seed_network_learns_mnist(tmp_path):
     """The seed paper's network (Shockley diodes to ±1 V rails, amplifiers, centered EqProp)
     trained by its recipe on 2,000 MNIST digits for 5 epochs. Chance is 90 % error, and so is
