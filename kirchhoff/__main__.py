@@ -356,12 +356,15 @@ def _run_dir(run: str) -> pathlib.Path:
     return path
 
 
+_DISTRIBUTED_FLAGS = ("coordinator", "num_processes", "process_id")
+
+
 def _start_distributed(args) -> None:
     """``jax.distributed.initialize`` from the three flags, before JAX computes anything (on
     CPUs, with gloo for the collectives between processes)."""
     import jax
 
-    given = [args.coordinator, args.num_processes, args.process_id]
+    given = [getattr(args, f, None) for f in _DISTRIBUTED_FLAGS]  # flags left out are absent
     if any(v is None for v in given):
         from ._data import InvalidInputError
 
@@ -370,10 +373,9 @@ def _start_distributed(args) -> None:
             "gets the same coordinator HOST:PORT and process count, and its own id)"
         )
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    coordinator, num_processes, process_id = given
     jax.distributed.initialize(
-        coordinator_address=args.coordinator,
-        num_processes=args.num_processes,
-        process_id=args.process_id,
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
 
 
@@ -387,7 +389,7 @@ def _main(argv=None) -> int:
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    if getattr(args, "coordinator", None) or getattr(args, "num_processes", None):
+    if any(getattr(args, f, None) is not None for f in _DISTRIBUTED_FLAGS):
         _start_distributed(args)
     if getattr(args, "dtype", None) == "float64":
         # the program's entry point, asked for float64 on its command line, turns on JAX's

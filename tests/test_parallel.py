@@ -80,3 +80,12 @@ def test_one_device_mesh_steps_like_the_plain_step():
 def test_cli_devices_flag_is_checked(capsys):
     assert main(["train", "--devices", "3", "--batch-size", "16", "--out", "unused"]) == 2
     assert "does not split over devices=3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags", [["--process-id", "1"], ["--coordinator", "localhost:1"], ["--num-processes", "2"]]
+)
+def test_cli_multi_host_flags_go_together(capsys, flags):
+    """One of the three jax.distributed flags without the others is one line, not a run."""
+    assert main(["train", *flags, "--out", "unused"]) == 2
+    assert "go together" in capsys.readouterr().err
