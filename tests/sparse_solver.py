@@ -91,3 +91,25 @@ def test_sparse_newton_refuses_what_it_cannot_solve():
         kh.SparseNewton().solve(clamped, jnp.ones((1, 1)))
     with pytest.raises(ValueError, match="cg_rtol"):
         kh.SparseNewton(cg_rtol=-1.0)
+
+
+def test_sparse_newton_with_few_free_nodes_and_many_input_resistors():
+    """The seed network's shape in miniature: 40 inputs into 3 diode-clamped nodes, so L is
+    held dense (n² = 9 entries against 480 COO ones) — the same solution as the dense solver."""
+    rng = np.random.default_rng(3)
+    inputs = [f"x{k}" for k in range(40)]
+    hidden = ["h0", "h1", "h2"]
+    elements = [
+        kh.Ground("gnd"),
+        kh.Input(inputs),
+        kh.Resistor([i for i in inputs for _ in hidden], hidden * 40, rng.uniform(1e-3, 1e-2, 120)),
+        kh.ShockleyDiode(hidden, ["gnd"] * 3, saturation_current=1e-6),
+        kh.ShockleyDiode(["gnd"] * 3, hidden, saturation_current=1e-6),
+        kh.Resistor(hidden, ["out"] * 3, [0.01, 0.02, 0.03]),
+        kh.Resistor("out", "gnd", 0.05),
+    ]
+    circuit = kh.Circuit(elements, outputs=["out"])
+    x = jnp.asarray(rng.uniform(-2, 2, (2, 40)))
+    eq_d, eq_s = kh.DampedNewton().solve(circuit, x), kh.SparseNewton().solve(circuit, x)
+    assert np.all(eq_s.status == kh.Status.SUCCESS)
+    assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10

@@ -8,4 +8,4 @@ import pytest
 def test_sparse_solver_checks(background_job):
     returncode, output = background_job.wait(timeout=1500)
     assert returncode == 0, output[-6000:]
-    assert "3 passed" in output, output[-3000:]
+    assert "4 passed" in output, output[-3000:]

@@ -25,7 +25,6 @@ from ._jaxopt import linear_solve
 from ._nudged import _Deviation
 
 _DENSE_BOUND_LIMIT = 2048  # free nodes up to which the dense |H⁻¹| bound is affordable
-_DENSE_L_LIMIT = 1024  # free nodes up to which L is held as a dense n×n array
 
 
 class _Split(NamedTuple):
@@ -66,9 +65,10 @@ def _split(problem, inputs) -> _Split:
             zero
         )
     dense = None
-    if n <= _DENSE_L_LIMIT:
-        # few free nodes, maybe many resistors (to held nodes: entries of index n, dropped):
-        # one scatter per solve, and each product is n² instead of a pass over every entry
+    if n * n <= vals.shape[0]:
+        # fewer n² than COO entries (few free nodes, many resistors to held nodes, whose
+        # entries carry index n and drop out): one scatter per batch, and each product is n²
+        # instead of a pass over every entry
         dense = jnp.zeros((n + 1, n + 1), vals.dtype).at[rows, cols].add(vals)[:n, :n]
     return _Split(rows, cols, vals, diag, g0, n, dense)
 
