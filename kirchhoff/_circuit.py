@@ -604,13 +604,11 @@ class Circuit(AbstractCircuit):
         v = self.potentials(free, inputs)
         n = self.n_free
         # potentials are gain·base[root]; roots beyond the free block are held (no row)
-        root = jnp.where(self.node_root < n, self.node_root, n)
         h = jnp.zeros((n + 1, n + 1), v.dtype)
         for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
             if isinstance(e, AbstractDissipative):
                 c = w * e.differential_conductance(v[t[0]] - v[t[1]])
-                ra, rb = root[t[0]], root[t[1]]
-                ga, gb = self.node_gain[t[0]], self.node_gain[t[1]]
+                ra, rb, ga, gb = self._free_incidence(t)
                 h = h.at[ra, ra].add(c * ga * ga).at[rb, rb].add(c * gb * gb)
                 h = h.at[ra, rb].add(-c * ga * gb).at[rb, ra].add(-c * ga * gb)
         return h[:n, :n]

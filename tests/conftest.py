@@ -86,6 +86,11 @@ def _fresh_compilation_caches():
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def _pytest_argv(*paths: str) -> list[str]:
+    """The command line of a pytest run of ``paths`` in a process of its own."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths]
+
+
 def _background_commands(tmp: pathlib.Path, marked, offloaded=()) -> dict:
     _xla_flags = os.environ.get("XLA_FLAGS", "")
     notebooks = [
@@ -95,38 +100,13 @@ def _background_commands(tmp: pathlib.Path, marked, offloaded=()) -> dict:
     ]
     precision = ROOT / "tests" / "test_precision.py"
     return {
-        "float32": (
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(precision)],
-            {"KIRCHHOFF_TEST_X64": "0"},
-        ),
+        "float32": (_pytest_argv(str(precision)), {"KIRCHHOFF_TEST_X64": "0"}),
         "doc_examples": (
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                str(ROOT / "tests" / "doc_examples.py"),
-            ],
+            _pytest_argv(str(ROOT / "tests" / "doc_examples.py")),
             {"KIRCHHOFF_TEST_X64": "0"},
         ),
-        "sparse_solver": (
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                str(ROOT / "tests" / "sparse_solver.py"),
-            ],
-            {},
-        ),
-        "offloaded": (
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *offloaded],
-            {"KIRCHHOFF_OFFLOADED": "1"},
-        ),
+        "sparse_solver": (_pytest_argv(str(ROOT / "tests" / "sparse_solver.py")), {}),
+        "offloaded": (_pytest_argv(*offloaded), {"KIRCHHOFF_OFFLOADED": "1"}),
         "data_parallel": (
             [sys.executable, str(ROOT / "tests" / "data_parallel_check.py")],
             {"XLA_FLAGS": (_xla_flags + " --xla_force_host_platform_device_count=4").strip()},

@@ -20,7 +20,7 @@ from jax.scipy.sparse.linalg import cg
 
 from .._circuit import Circuit
 from .._cost import squared_error
-from ._base import AbstractSolver
+from ._base import AbstractSolver, _max_ratio
 from ._jaxopt import linear_solve
 from ._nudged import _Deviation
 
@@ -95,6 +95,14 @@ def _nonlinear_diagonal(problem, free, inputs):
 
 def _cost(problem, free, inputs, target):
     return squared_error(problem.output_potentials(free, inputs), target)
+
+
+def _split_gradient(problem, split, free, inputs, target, beta):
+    """∂(E + β·C)/∂v at ``free`` from the split: L·v + g₀ plus the diodes' and the nudge's
+    gradients (no pass over the resistors)."""
+    g_nl = jax.grad(_nonlinear_energy, argnums=1)(problem, free, inputs)
+    g_cost = jax.grad(_cost, argnums=1)(problem, free, inputs, target)
+    return split.lmatvec(free) + split.g0 + g_nl + beta * g_cost
 
 
 def _output_diagonal(problem):
@@ -173,9 +181,7 @@ class SparseNewton(AbstractSolver):
 
     def _operators(self, problem, split, free, inputs, target, beta):
         """The gradient at ``free``, and the Hessian's product and diagonal there."""
-        g_nl = jax.grad(_nonlinear_energy, argnums=1)(problem, free, inputs)
-        g_cost = jax.grad(_cost, argnums=1)(problem, free, inputs, target)
-        g = split.lmatvec(free) + split.g0 + g_nl + beta * g_cost
+        g = _split_gradient(problem, split, free, inputs, target, beta)
 
         def hvp(p):
             nl = jax.jvp(
@@ -243,9 +249,8 @@ class SparseNewton(AbstractSolver):
 
         def split_error(free):
             """|KCL error| per node from the split gradient: no pass over the resistors."""
-            g_nl = jax.grad(_nonlinear_energy, argnums=1)(circuit, free, inputs)
-            g_cost = jax.grad(_cost, argnums=1)(circuit, free, inputs, target)
-            return jnp.abs(split.lmatvec(free) + split.g0 + g_nl + beta * g_cost) / weight
+            g = _split_gradient(circuit, split, free, inputs, target, beta)
+            return jnp.abs(g) / weight
 
         def check(free, tol):
             """(tolerance, ratio): the exact test (a pass over every element for the current
@@ -256,10 +261,10 @@ class SparseNewton(AbstractSolver):
             def exact(_):
                 t = self.tolerance(circuit, free, inputs, target, beta)
                 e = self.kcl_error(circuit, free, inputs, target, beta)
-                return t, jnp.max(jnp.where(e == 0, 0.0, e / t), initial=0.0)
+                return t, _max_ratio(e, t)
 
             def estimate(_):
-                return tol, jnp.max(jnp.where(err == 0, 0.0, err / tol), initial=0.0)
+                return tol, _max_ratio(err, tol)
 
             near = jnp.all(err <= 10 * tol)  # False for a NaN: its estimate says NaN
             return jax.lax.cond(near, exact, estimate, None)
