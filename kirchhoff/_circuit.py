@@ -467,6 +467,97 @@ class Circuit(AbstractCircuit):
             return empty, empty, jnp.zeros(0, self.dtype)
         return jnp.concatenate(rows), jnp.concatenate(cols), jnp.concatenate(vals)
 
+    def _n_rooted_bound(self) -> int:
+        """An upper bound, known from shapes alone, on the nodes whose potential follows a
+        free one (free nodes and the nodes amplifiers drive from them): every node less the
+        held slots, each of which holds a node of its own."""
+        held = jax.eval_shape(self._held_values, jax.ShapeDtypeStruct((self.n_inputs,), self.dtype))
+        return self.n_nodes - held.shape[0]
+
+    def n_linear_elements(self) -> int:
+        """The number of linear dissipative elements (resistors), from shapes alone."""
+        return sum(
+            t.shape[1] for e, t, _ in self._groups(True) if isinstance(e, AbstractDissipative)
+        )
+
+    def linear_block_size(self) -> int:
+        """The entries of ``linear_block``'s matrix, from shapes alone (for choosing it)."""
+        return self._n_rooted_bound() * self.n_nodes
+
+    def linear_block(self):
+        """The linear dissipative elements' conductances as dense rows: ``(rows, block)``,
+        ``rows`` the nodes whose potential follows a free one (shape ``(m,)``, padded with
+        ``n_nodes``) and ``block[p, j]`` the total weighted conductance between node
+        ``rows[p]`` and node ``j`` (siemens, ``(m, n_nodes)``). Where few nodes are free and
+        many resistors reach held ones (a network's input layer), the resistors' currents and
+        current scales at the free nodes are then dense row operations
+        (``linear_block_terms``), with no scatter over the elements."""
+        m, n_nodes = self._n_rooted_bound(), self.n_nodes
+        rows = jnp.nonzero(self.node_root < self.n_free, size=m, fill_value=n_nodes)[0]
+        pos = jnp.full(n_nodes + 1, m).at[rows].set(jnp.arange(m))
+        block = jnp.zeros((m + 1, n_nodes), self.dtype)
+        for e, t, w in self._groups(True):
+            if isinstance(e, AbstractDissipative):
+                c = w * e.differential_conductance(jnp.zeros(t.shape[1], self.dtype))
+                block = block.at[pos[t[0]], t[1]].add(c).at[pos[t[1]], t[0]].add(c)
+        return rows, block[:m]
+
+    def linear_block_terms(self, block, free, inputs, exact: bool = True, change=None):
+        """The linear groups' share of the energy's gradient over the free potentials and of
+        ``current_scale`` (each ``(n_free,)``), the resistors' from ``block`` (what
+        ``linear_block`` returned) by dense row operations, the current sources' element by
+        element: with the nonlinear groups' (``linear=False``), the whole of each. With
+        ``exact=False`` the scale is a lower bound, from matrix products alone: each node's
+        |net resistor current| in place of the sum of the resistors' |currents|. With
+        ``change``, the same for the energy's increment along it (``energy_increment``: the
+        current sources have none) and ``current_scale(free, inputs, change)``: exact, from
+        matrix products alone."""
+        rows, g = block
+        n = self.n_free
+        total = jnp.sum(g, axis=1)
+        root = jnp.concatenate([jnp.where(self.node_root < n, self.node_root, n), jnp.array([n])])
+        gain = jnp.concatenate([self.node_gain, jnp.zeros(1, self.dtype)])
+        at, a = root[rows], gain[rows]
+        weight = self.node_weight_free()
+        if change is not None:
+            x = self.potential_changes(change)
+            xr = jnp.concatenate([x, jnp.zeros(1, x.dtype)])[rows]
+            current = xr * total - g @ x
+            # a resistor's conductance at both ends of the step: 2c·(|x_a| + |x_b|)
+            size = 2 * (jnp.abs(xr) * total + g @ jnp.abs(x))
+            grad = jnp.zeros(n + 1, x.dtype).at[at].add(a * current)[:n]
+            scale = jnp.zeros(n + 1, x.dtype).at[at].add(jnp.abs(a) * size)[:n]
+            return grad, scale / weight
+        v = self.potentials(free, inputs)
+        v_ext = jnp.concatenate([v, jnp.zeros(1, v.dtype)])
+        vr = v_ext[rows]
+        # products (batched: matrix products) wherever the sum allows them
+        current = vr * total - g @ v
+        # as current_scale: c·(|v_a| + |v_b|) bounds the round-off, plus |current|
+        if exact:
+            drops = jnp.sum(g * jnp.abs(vr[:, None] - v[None, :]), axis=1)
+        else:
+            drops = jnp.abs(current)  # ≤ the sum of |c·(v_a − v_b)|
+        size = jnp.abs(vr) * total + g @ jnp.abs(v) + drops
+        grad = jnp.zeros(n + 1, v.dtype).at[at].add(a * current)[:n]
+        scale = jnp.zeros(n + 1, v.dtype).at[at].add(jnp.abs(a) * size)[:n]
+        sources = [(e, t, w) for e, t, w in self._groups(True) if isinstance(e, AbstractSource)]
+        if sources:
+
+            def source_energy(z):
+                u = self.potentials(z, inputs)
+                return sum(jnp.sum(w * e.co_content(u[t[0]])) for e, t, w in sources)
+
+            grad = grad + jax.grad(source_energy)(free)
+            node = jnp.zeros(self.n_nodes, v.dtype)
+            for e, t, w in sources:
+                node = node.at[t[0]].add(w * jnp.abs(e.injected_current()))
+            scale = (
+                scale
+                + jnp.zeros(n + 1, v.dtype).at[root[:-1]].add(jnp.abs(self.node_gain) * node)[:n]
+            )
+        return grad, scale / weight
+
     def hessian_diagonal(self, free, inputs, linear: bool | None = None):
         """The diagonal of the energy's Hessian over the free potentials (siemens, shape
         ``(n_free,)``), element by element (``linear`` as in ``energy_of_potentials``)."""
@@ -538,16 +629,17 @@ class Circuit(AbstractCircuit):
                 total = total + jnp.sum(w * e.co_content_increment(u, du))
         return total
 
-    def current_scale(self, free, inputs, change=None):
+    def current_scale(self, free, inputs, change=None, linear: bool | None = None):
         """Per free node, the size of the currents that meet there (amperes, shape
         ``(n_free,)``), summed element by element: the scale against which its KCL residual
         is judged. With ``change`` (volts, ``(n_free,)``), the size of the current changes
-        along the deviation from ``free`` to ``free + change``."""
+        along the deviation from ``free`` to ``free + change``; ``linear`` selects groups as
+        in ``energy_of_potentials``."""
         v = self.potentials(free, inputs)
         x = v if change is None else self.potential_changes(change)
         at = v if change is None else v + x
         node = jnp.zeros(self.n_nodes, v.dtype)
-        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
+        for e, t, w in self._groups(linear):
             if isinstance(e, AbstractDissipative):
                 # c·(|v_a| + |v_c|) bounds both the current and the round-off in it; with a
                 # change, c at both ends bounds the current change along the step

@@ -15,7 +15,7 @@ import pytest
 import kirchhoff as kh
 
 
-def _mixed_circuit(seed=0, n=30):
+def _mixed_circuit(seed=0, n=30, gain=2.0):
     """Random resistor graph with diodes to a rail and between free nodes, a current source,
     an amplifier driving a diode-loaded branch, inputs and outputs."""
     rng = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ def _mixed_circuit(seed=0, n=30):
         kh.ShockleyDiode(names[10:20], ["rail"] * 10, saturation_current=1e-6),
         kh.ShockleyDiode(names[20:25], names[25:30], saturation_current=1e-5),
         kh.CurrentSource(names[3], 0.05),
-        kh.Amplifier(names[0], "amp", 2.0),
+        kh.Amplifier(names[0], "amp", gain),
         kh.Resistor(["amp", "z"], ["z", "gnd"], [0.5, 1.0]),
         kh.ShockleyDiode("z", "gnd", saturation_current=1e-6),
     ]
@@ -93,9 +93,9 @@ def test_sparse_newton_refuses_what_it_cannot_solve():
         kh.SparseNewton(cg_rtol=-1.0)
 
 
-def test_sparse_newton_with_few_free_nodes_and_many_input_resistors():
-    """The seed network's shape in miniature: 40 inputs into 3 diode-clamped nodes, so L is
-    held dense (n² = 9 entries against 480 COO ones) — the same solution as the dense solver."""
+def _seed_miniature():
+    """The seed network's shape in miniature: 40 inputs into 3 diode-clamped nodes and an
+    output (120 resistors from held inputs)."""
     rng = np.random.default_rng(3)
     inputs = [f"x{k}" for k in range(40)]
     hidden = ["h0", "h1", "h2"]
@@ -109,7 +109,109 @@ def test_sparse_newton_with_few_free_nodes_and_many_input_resistors():
         kh.Resistor("out", "gnd", 0.05),
     ]
     circuit = kh.Circuit(elements, outputs=["out"])
-    x = jnp.asarray(rng.uniform(-2, 2, (2, 40)))
+    return circuit, jnp.asarray(rng.uniform(-2, 2, (2, 40)))
+
+
+def test_sparse_newton_with_few_free_nodes_and_many_input_resistors():
+    """The seed network's shape in miniature: L is held dense (n² = 16 entries against 496
+    COO ones) and the resistors as dense rows — the same solution as the dense solver."""
+    from kirchhoff._solver import _sparse
+
+    circuit, x = _seed_miniature()
+    assert _sparse.uses_linear_block(circuit)
     eq_d, eq_s = kh.DampedNewton().solve(circuit, x), kh.SparseNewton().solve(circuit, x)
     assert np.all(eq_s.status == kh.Status.SUCCESS)
     assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10
+
+
+@jax.jit
+def _block_terms(solver, circuit, free, x, y, beta):
+    """Per example: KCL error and current scale through the block and element by element,
+    and the block's lower and exact resistor scales."""
+
+    def one(f, xi, yi):
+        block = circuit.linear_block()
+        return (
+            solver.kcl_error(circuit, f, xi, yi, beta),
+            solver.current_scale(circuit, f, xi, yi, beta),
+            kh.AbstractSolver.kcl_error(solver, circuit, f, xi, yi, beta),
+            kh.AbstractSolver.current_scale(solver, circuit, f, xi, yi, beta),
+            circuit.linear_block_terms(block, f, xi, exact=False)[1],
+            circuit.linear_block_terms(block, f, xi)[1],
+        )
+
+    return jax.vmap(one)(free, x, y)
+
+
+def test_linear_block_path_matches_the_element_by_element_one(monkeypatch):
+    """Every kind of element through the dense linear block (forced: the mixed circuit has
+    too many free nodes for it by default), with an inverting amplifier (whose potential
+    bound is |H⁻¹|·t, not H⁻¹·t; the seed network's miniature above takes the other branch):
+    the same potentials, KCL errors and current scales as element by element, and SUCCESS."""
+    from kirchhoff._solver import _sparse
+
+    circuit, x, y = _mixed_circuit(gain=-2.0)
+    assert _sparse._block(circuit) is None
+    monkeypatch.setattr(_sparse, "_BLOCK_PER_ELEMENT", 10**9)
+    assert _sparse._block(circuit) is not None
+    sparse, dense = kh.SparseNewton(), kh.DampedNewton()
+    for beta in (0.0, 0.5):
+        eq_d = dense.solve(circuit, x, y, beta)
+        eq_s = sparse.solve(circuit, x, y, beta)
+        assert np.all(eq_s.status == kh.Status.SUCCESS)
+        assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10
+        block_err, block_scale, err, scale, lower, exact = _block_terms(
+            sparse, circuit, eq_s.free, x, y, beta
+        )
+        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
+        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
+        # the loop's tolerance comes from a lower bound on the scale, within 2× of it
+        assert bool(jnp.all(lower <= exact * (1 + 1e-12)))
+        assert bool(jnp.all(2 * lower >= exact * (1 - 1e-12)))
+    # nudged phases (deviation problems) through the block too: the same deviations, and the
+    # same KCL errors and scales (matrix products alone) as element by element
+    free = dense.solve(circuit, x)
+    for beta in (1e-3, -1e-3):
+        nd_d = dense.solve_nudged(circuit, x, y, beta, free)
+        nd_s = sparse.solve_nudged(circuit, x, y, beta, free)
+        assert np.all(nd_s.status == kh.Status.SUCCESS)
+        scale_dev = float(jnp.max(jnp.abs(nd_d.deviation)))
+        assert float(jnp.max(jnp.abs(nd_s.deviation - nd_d.deviation))) < 1e-8 * scale_dev
+        block_err, block_scale, err, scale = _deviation_terms(
+            sparse, circuit, free.free, nd_s.deviation, x, y, beta
+        )
+        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
+        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
+
+
+@jax.jit
+def _deviation_terms(solver, circuit, free0, deviation, x, y, beta):
+    """Per example, for the nudged phase's deviation problem: KCL error and current scale
+    through the block and element by element."""
+    from kirchhoff._solver._nudged import _Deviation, bound_multipliers
+
+    def one(f0, d, xi, yi):
+        problem = _Deviation(circuit, f0, bound_multipliers(circuit, f0, xi))
+        shifted = yi - circuit.output_potentials(f0, xi)
+        return (
+            solver.kcl_error(problem, d, xi, shifted, beta),
+            solver.current_scale(problem, d, xi, shifted, beta),
+            kh.AbstractSolver.kcl_error(solver, problem, d, xi, shifted, beta),
+            kh.AbstractSolver.current_scale(solver, problem, d, xi, shifted, beta),
+        )
+
+    return jax.vmap(one)(free0, deviation, x, y)
+
+
+def test_dense_newton_hands_many_resistor_circuits_to_the_block_path():
+    """``block_elements``: the seed network's shape in miniature (120 resistors) is solved as
+    SparseNewton solves it from 120 resistors on, and densely with None."""
+    circuit, x = _seed_miniature()
+    sparse = kh.SparseNewton().solve(circuit, x)
+    handed = kh.DampedNewton(block_elements=120).solve(circuit, x)
+    np.testing.assert_array_equal(handed.free, sparse.free)  # the same computation
+    np.testing.assert_array_equal(handed.n_steps, sparse.n_steps)
+    kept = kh.DampedNewton(block_elements=None).solve(circuit, x)
+    assert float(jnp.max(jnp.abs(kept.free - sparse.free))) < 1e-10
+    with pytest.raises(ValueError, match="block_elements"):
+        kh.DampedNewton(block_elements=0)

@@ -431,11 +431,18 @@ class AbstractSolver(eqx.Module):
         resolved = jnp.max(bound, initial=0.0) <= vtol * circuit.potential_scale(free, inputs)
         return select_status((status == Status.SUCCESS) & ~resolved, Status.ILL_CONDITIONED, status)
 
+    def _error_and_scale(self, circuit, free, inputs, target, beta):
+        """``kcl_error`` and ``current_scale`` of one example, which a solver may compute
+        together."""
+        return (
+            self.kcl_error(circuit, free, inputs, target, beta),
+            self.current_scale(circuit, free, inputs, target, beta),
+        )
+
     def _finish(self, circuit, free, n_steps, inputs, target, beta):
         """Status and residual of a solution (no gradient flows into them)."""
         free_ng = jax.lax.stop_gradient(free)
-        err = self.kcl_error(circuit, free_ng, inputs, target, beta)
-        scale = self.current_scale(circuit, free_ng, inputs, target, beta)
+        err, scale = self._error_and_scale(circuit, free_ng, inputs, target, beta)
         tol = self.atol + self.effective_rtol(free_ng.dtype) * scale
         status = _status(free_ng, err, tol, beta)
         status = self._flag_ill_conditioned(

@@ -24,18 +24,26 @@ def check_beta(beta, positive: bool = False, who: str = "kirchhoff") -> None:
 def check_settings(solver) -> None:
     """ValueError naming a solver setting out of its range (called by every constructor)."""
     who = type(solver).__name__
-    counts = ("max_steps", "n_halvings", "history_size", "n_sweeps", "dense_limit", "cg_max_steps")
+    counts = (
+        "max_steps",
+        "n_halvings",
+        "history_size",
+        "n_sweeps",
+        "dense_limit",
+        "cg_max_steps",
+        "block_elements",
+    )
     for name in (*counts, "atol", "rtol", "vtol", "throw", "cg_rtol"):
         if not hasattr(solver, name):
             continue
         v = getattr(solver, name)
         if name == "throw":
             ok, need = isinstance(v, bool | np.bool_), "True or False"
-        elif v is None and name in ("vtol", "n_sweeps", "cg_max_steps"):
+        elif v is None and name in ("vtol", "n_sweeps", "cg_max_steps", "block_elements"):
             continue
         elif name in counts:
             ok = isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1
-            optional = name in ("n_sweeps", "cg_max_steps")
+            optional = name in ("n_sweeps", "cg_max_steps", "block_elements")
             need = "an integer ≥ 1" + (" (or None)" if optional else "")
         else:
             real = isinstance(v, int | float | np.integer | np.floating)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from .._circuit import Circuit
 from ._base import AbstractSolver, check_beta, iterate_until_converged
 from ._nudged import _Deviation, _nudged_energy, _nudged_energy_change, _nudged_hessian
-from ._sparse import SparseNewton
+from ._sparse import SparseNewton, uses_linear_block
 
 
 def _newton_step(circuit, free, inputs, target, beta, n_halvings, vectorised=True):
@@ -92,6 +92,10 @@ class DampedNewton(AbstractSolver):
             as [`SparseNewton`][kirchhoff.SparseNewton] solves it (conjugate gradients,
             memory linear in the elements; the same settings), since the dense n×n Hessian
             would not fit: 2048 free nodes hold 32 MiB of it per example in float64.
+        block_elements: A Circuit with at least this many resistors, few free nodes and
+            most resistors reaching held nodes (a network's input layer: SparseNewton's
+            dense linear block, where a step here would pass over every resistor twice) is
+            solved as SparseNewton solves it too; None never hands it over.
 
     Raises:
         ValueError: A setting out of its range (here, at construction); from a solve, a
@@ -105,11 +109,19 @@ class DampedNewton(AbstractSolver):
     vtol: float | None = eqx.field(static=True, default=1e-6)
     n_halvings: int = eqx.field(static=True, default=30)
     dense_limit: int = eqx.field(static=True, default=2048)
+    block_elements: int | None = eqx.field(static=True, default=10_000)
 
     def _sparse(self, circuit):
-        """The matrix-free solver this one hands a large Circuit to (None: solve densely)."""
+        """The solver this one hands a large Circuit to (None: solve densely)."""
         base = circuit.base if isinstance(circuit, _Deviation) else circuit
-        if isinstance(base, Circuit) and base.n_free > self.dense_limit:
+        if not isinstance(base, Circuit):
+            return None
+        block = (
+            self.block_elements is not None
+            and base.n_linear_elements() >= self.block_elements
+            and uses_linear_block(base)
+        )
+        if base.n_free > self.dense_limit or block:
             return SparseNewton(
                 max_steps=self.max_steps,
                 atol=self.atol,
@@ -119,6 +131,11 @@ class DampedNewton(AbstractSolver):
                 n_halvings=self.n_halvings,
             )
         return None
+
+    def _error_and_scale(self, circuit, free, inputs, target, beta):
+        sparse = self._sparse(circuit)
+        solver = super() if sparse is None else sparse
+        return solver._error_and_scale(circuit, free, inputs, target, beta)
 
     def potential_error_bound(self, circuit, free, inputs, target, beta, err, scale):
         """As the dense solvers' bound
