@@ -587,11 +587,30 @@ def _spice_speed(data) -> str | None:
     return text
 
 
+def _spice_general(data) -> str | None:
+    """The general-circuit path (SparseNewton on the Circuit) against ngspice and its target."""
+    per, speedup = num(get(data, "general_s_per_point")), num(get(data, "speedup_general"))
+    if per is None or speedup is None:
+        return None
+    text = f"the general-circuit path (SparseNewton) {per_point(per)} per point: {sig(speedup)}×"
+    if get(data, "speedup_general_resolved") is False:
+        text += " (from an upper bound)"
+    target = num(get(data, "general_target_speedup"))
+    if target is not None:
+        met = speedup >= target
+        text += f" (target {sig(target)}×: {'met' if met else 'not met'})"
+    dv = num(get(data, "max_abs_dv_volts_general"))
+    if dv is not None:
+        text += f", within {volts(dv)} of ngspice"
+    return text
+
+
 def _spice_startup(data) -> str | None:
     startup = get(data, "startup_s")
     names = {
         "ngspice_process_parse_setup": "ngspice's process, parse and set-up",
         "kirchhoff_compile": "kirchhoff's compile",
+        "general_compile": "SparseNewton's compile",
         "dampednewton_compile": "DampedNewton's compile",
     }
     if isinstance(startup, dict):
@@ -627,13 +646,14 @@ def render_spice_speed(data: dict) -> str | None:
             f"{sig(data['speedup_with_startup'])}× against one ngspice process per point{each}"
         )
     clauses.append(_spice_startup(data))
+    clauses.append(_spice_general(data))
     newton, newton_speedup = (
         num(get(data, "kirchhoff_dampednewton_s_per_point")),
         num(get(data, "speedup_dampednewton")),
     )
     if newton is not None:
         clauses.append(
-            f"the general-circuit DampedNewton {per_point(newton)} per point"
+            f"the dense DampedNewton {per_point(newton)} per point"
             + (f" ({sig(newton_speedup)}×)" if newton_speedup is not None else "")
         )
     if num(get(data, "max_abs_dv_volts")) is not None:

@@ -23,8 +23,15 @@ which goes negative when the difference is within noise):
   its default tolerance, at three batch sizes (each compiled first, then the best of a few
   runs): the same fit gives ``kirchhoff_s_per_point`` (per-call overhead excluded) and the
   compile time is reported beside ngspice's start-up (``kirchhoff_compile_s``);
-- kirchhoff, ``DampedNewton`` on the general Circuit (any topology), batched, float64: the best
-  of two runs of one batch over its size (an upper bound: per-call overhead included).
+- kirchhoff's general-circuit path, ``SparseNewton`` on the general Circuit (any topology:
+  here its dense linear block, the n×n Newton algebra and the resistors as row products),
+  batched, float64, at three batch sizes like the layered path: the fit's slope is
+  ``general_s_per_point``, set against ngspice's (target ≥ 100×, ``general_meets_target``), its
+  compile time beside ngspice's start-up, and its potentials against ngspice's on the same
+  points (target within 1 µV);
+- kirchhoff, ``DampedNewton`` (dense Hessian assembled element by element) on the general
+  Circuit: the best of two runs of one batch over its size (an upper bound: per-call overhead
+  included), for comparison.
 
 A fit whose slope is not resolved (not positive, or under two standard errors) is flagged
 (``*_per_point_resolved: false``) and its per-point figure is then the least time per point of
@@ -57,6 +64,11 @@ PIXEL_VOLTS = 50.0  # amplified inputs: the diode pairs clip (beyond 0.2 V) a te
 # ngspice's sweep sizes: ≥ 3 so that the fit has a residual to judge its slope by; ≥ 2 each,
 # since ngspice_potentials runs a batch of one as an ``op``, not as a sweep
 SWEEP_SIZES = {"quick": (2, 5, 8), "full": (2, 34, 67, 100)}
+# the general-circuit path's batch sizes: the largest is ngspice's largest sweep, so that every
+# point of it is compared with ngspice's
+GENERAL_SIZES = {"quick": (2, 4, 8), "full": (25, 50, 100)}
+GENERAL_TARGET_SPEEDUP = 100.0  # issue 13: the general path ≥ 100× ngspice per point
+AGREEMENT_TARGET_VOLTS = 1e-6
 KIRCHHOFF_REPEATS = 3  # best of these per batch size: noise from other processes only adds time
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -170,23 +182,30 @@ def time_ngspice_sweeps(circuit, inputs: np.ndarray, sizes) -> tuple[dict, np.nd
     return fit_startup_and_per_point(sizes, seconds), np.asarray(v)
 
 
-def time_block_coordinate_descent(net, pixels: np.ndarray, sizes) -> tuple[dict, float, object]:
-    """BlockCoordinateDescent at each batch size (a prefix of ``pixels``): a first call, which
-    compiles for that shape, then the best of KIRCHHOFF_REPEATS; the fit over the sizes, the
-    compile time (largest size's first call less its best run: what ngspice's start-up is to
-    ngspice) and the equilibrium of the largest batch."""
-    bcd = kh.BlockCoordinateDescent()
-
-    def solve(x):
-        return jax.block_until_ready(bcd.solve(net, x))
-
+def time_batches(solve, data: np.ndarray, sizes) -> tuple[dict, float, object]:
+    """``solve`` at each batch size (a prefix of ``data``): a first call, which compiles for
+    that shape, then the best of KIRCHHOFF_REPEATS; the fit over the sizes, the compile time
+    (largest size's first call less its best run: what ngspice's start-up is to ngspice) and
+    the equilibrium of the largest batch."""
     seconds, compile_s, eq = [], 0.0, None
     for n in sizes:
-        x = jnp.asarray(pixels[:n])
+        x = jnp.asarray(data[:n])
         eq, first_s = _timed(solve, x)
         seconds.append(_best_of(solve, x, KIRCHHOFF_REPEATS))
         compile_s = max(first_s - seconds[-1], 0.0)
     return fit_startup_and_per_point(sizes, seconds), compile_s, eq
+
+
+def time_block_coordinate_descent(net, pixels: np.ndarray, sizes) -> tuple[dict, float, object]:
+    """BlockCoordinateDescent on the layered network (``time_batches``)."""
+    bcd = kh.BlockCoordinateDescent()
+    return time_batches(lambda x: jax.block_until_ready(bcd.solve(net, x)), pixels, sizes)
+
+
+def time_general_path(circuit, inputs: np.ndarray, sizes) -> tuple[dict, float, object]:
+    """SparseNewton on the general Circuit (``time_batches``)."""
+    solver = kh.SparseNewton()
+    return time_batches(lambda x: jax.block_until_ready(solver.solve(circuit, x)), inputs, sizes)
 
 
 def main():
@@ -226,9 +245,24 @@ def main():
         f"(compile {compile_s:.1f} s, converged {np.mean(np.asarray(eq_fast.converged)):.0%})"
     )
 
+    # kirchhoff's general-circuit path (any topology), at three batch sizes
+    general_sizes = GENERAL_SIZES["quick" if args.quick else "full"]
+    general_fit, general_compile_s, eq_general = time_general_path(circuit, inputs, general_sizes)
+    general_per_point = general_fit["per_point_s"]
+    v_general = np.asarray(
+        jax.vmap(circuit.potentials)(eq_general.free, inputs[: general_sizes[-1]])
+    )
+    v_general = v_general[:, free_idx]
+    print(
+        f"SparseNewton (general circuit): {general_per_point * 1e3:.2f} ms/point over batches "
+        f"{general_sizes}{'' if general_fit['per_point_resolved'] else ' (upper bound)'} "
+        f"(compile {general_compile_s:.1f} s, converged "
+        f"{np.mean(np.asarray(eq_general.converged)):.0%})"
+    )
+
     # kirchhoff: the general-circuit DampedNewton on a few points (any topology); one size
     # only, as each size compiles anew (seconds): per point is an upper bound with overhead
-    newton = kh.DampedNewton()
+    newton = kh.DampedNewton(block_elements=None)  # dense throughout, not handed over
     x_newton = jnp.asarray(inputs[:n_newton])
 
     def newton_solve(x):
@@ -259,6 +293,9 @@ def main():
     v_spice = v_spice[:, free_idx]
     v_single = np.asarray(v_single)[free_idx]
     dv = float(np.max(np.abs(v_fast[:n_points] - v_spice)))
+    n_both = min(len(v_general), n_points)
+    dv_general = float(np.max(np.abs(v_general[:n_both] - v_spice[:n_both])))
+    speedup_general = spice_per_point / general_per_point
     per_point_definition = (
         "slope of a least-squares fit of time = start-up + n · per point over the sizes; when "
         "not resolved (slope not positive or under 2 standard errors), the least time / n of "
@@ -290,6 +327,7 @@ def main():
         "startup_s": {
             "ngspice_process_parse_setup": startup_s,
             "kirchhoff_compile": compile_s,
+            "general_compile": general_compile_s,
             "dampednewton_compile": newton_compile_s,
         },
         "kirchhoff_compile_s": compile_s,
@@ -299,6 +337,26 @@ def main():
         "kirchhoff_fit": fast_fit,
         "kirchhoff_per_point_definition": per_point_definition + f"; each size the best of "
         f"{KIRCHHOFF_REPEATS} runs after a compiling call",
+        "general_solver": "kirchhoff.SparseNewton on the general Circuit (its dense linear "
+        "block: resistors as row products, n×n Newton steps), batched, float64",
+        "general_s_per_point": general_per_point,
+        "general_per_point_resolved": general_fit["per_point_resolved"],
+        "general_fit": general_fit,
+        "general_compile_s": general_compile_s,
+        "general_call_overhead_s": general_fit["startup_s"],
+        "general_s_per_point_largest_batch": general_fit["seconds"][-1] / general_sizes[-1],
+        "speedup_general": speedup_general,
+        "speedup_general_resolved": spice_fit["per_point_resolved"]
+        and general_fit["per_point_resolved"],
+        "general_target_speedup": GENERAL_TARGET_SPEEDUP,
+        "general_meets_target": bool(speedup_general >= GENERAL_TARGET_SPEEDUP),
+        "max_abs_dv_volts_general": dv_general,
+        "general_points_compared": n_both,
+        "general_agreement_target_volts": AGREEMENT_TARGET_VOLTS,
+        "general_agrees": bool(dv_general <= AGREEMENT_TARGET_VOLTS),
+        "general_converged_fraction": float(np.mean(np.asarray(eq_general.converged))),
+        "general_newton_steps_max": int(np.max(np.asarray(eq_general.n_steps))),
+        "general_newton_steps_mean": float(np.mean(np.asarray(eq_general.n_steps))),
         "kirchhoff_dampednewton_s_per_point": newton_per_point,
         "dampednewton_per_point_definition": f"best of 2 runs of a batch of {n_newton} / "
         f"{n_newton}, after a compiling call (per-call overhead included: an upper bound)",
@@ -347,9 +405,12 @@ def main():
         f"(start-up {startup_s:.1f} s; {single_s:.1f} s for one point in its own process), "
         f"kirchhoff {fast_per_point * 1e3:.3f} ms/point (compile {compile_s:.1f} s): "
         f"{result['speedup']:.0f}×{bound} "
-        f"({result['speedup_with_startup']:.0f}× with start-up; core DampedNewton "
-        f"{newton_per_point * 1e3:.1f} ms/point, {result['speedup_dampednewton']:.0f}×), "
-        f"max |Δv| {dv * 1e9:.0f} nV; wrote {os.path.relpath(json_path)}"
+        f"({result['speedup_with_startup']:.0f}× with start-up); general circuit "
+        f"SparseNewton {general_per_point * 1e3:.2f} ms/point, {speedup_general:.0f}× (target "
+        f"{GENERAL_TARGET_SPEEDUP:.0f}×: {'met' if result['general_meets_target'] else 'NOT met'}"
+        f"), max |Δv| {dv_general * 1e9:.0f} nV; DampedNewton {newton_per_point * 1e3:.1f} "
+        f"ms/point, {result['speedup_dampednewton']:.0f}×; layered max |Δv| {dv * 1e9:.0f} nV; "
+        f"wrote {os.path.relpath(json_path)}"
     )
 
 
@@ -363,16 +424,26 @@ def _plot(result, path: str) -> None:
         "ngspice\none process\nper point",
         "ngspice\nDC sweep",
         "kirchhoff\nDampedNewton",
+        "kirchhoff\nSparseNewton\n(general)",
         "kirchhoff\nblock coord.\ndescent",
     ]
     seconds = [
         result["ngspice_s_per_point_with_startup"],
         result["ngspice_s_per_point"],
         result["kirchhoff_dampednewton_s_per_point"],
+        result["general_s_per_point"],
         result["kirchhoff_s_per_point"],
     ]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(labels, seconds, color=["#888", "#555", "#6a9", "#284"])
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(labels, seconds, color=["#888", "#555", "#9c9", "#6a9", "#284"])
+    ax.axhline(
+        result["ngspice_s_per_point"] / result["general_target_speedup"],
+        color="#c33",
+        lw=1,
+        ls="--",
+        label=f"ngspice / {result['general_target_speedup']:.0f}",
+    )
+    ax.legend(loc="upper right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("seconds per operating point")
     ax.set_title(f"784×2–100–10 network, max |Δv| = {result['max_abs_dv_volts'] * 1e9:.0f} nV")

@@ -195,6 +195,15 @@ SPICE_NEW = {
     "max_abs_dv_volts": 1.5979e-7,
     "network": {"inputs": 1568, "hidden": 100, "outputs": 10, "nodes": 1679, "diodes": 200},
 }
+SPICE_GENERAL = {
+    **SPICE_NEW,
+    "general_s_per_point": 2.71e-3,
+    "speedup_general": 273.6,
+    "speedup_general_resolved": True,
+    "general_target_speedup": 100.0,
+    "max_abs_dv_volts_general": 1.6e-7,
+    "startup_s": {**SPICE_NEW["startup_s"], "general_compile": 11.2},
+}
 SPICE_OLD = {
     "kirchhoff_s_per_point": 1.3097e-4,
     "ngspice_s_per_point": 0.36769,
@@ -332,6 +341,22 @@ CASES = [
             "160 nV",
             "1,568–100–10 network",
         ],
+        [],
+    ),
+    (
+        "render_spice_speed",
+        SPICE_GENERAL,
+        [
+            "the general-circuit path (SparseNewton) 2.71 ms per point: 274× (target 100×: met)",
+            "within 160 nV of ngspice",
+            "SparseNewton's compile 11.2 s",
+        ],
+        ["not met"],
+    ),
+    (
+        "render_spice_speed",
+        {**SPICE_GENERAL, "speedup_general": 80.0, "speedup_general_resolved": False},
+        ["80.0× (from an upper bound) (target 100×: not met)"],
         [],
     ),
     (
