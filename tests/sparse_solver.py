@@ -15,7 +15,7 @@ import pytest
 import kirchhoff as kh
 
 
-def _mixed_circuit(seed=0, n=30, gain=2.0):
+def _mixed_circuit(seed=0, n=30):
     """Random resistor graph with diodes to a rail and between free nodes, a current source,
     an amplifier driving a diode-loaded branch, inputs and outputs."""
     rng = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ def _mixed_circuit(seed=0, n=30, gain=2.0):
         kh.ShockleyDiode(names[10:20], ["rail"] * 10, saturation_current=1e-6),
         kh.ShockleyDiode(names[20:25], names[25:30], saturation_current=1e-5),
         kh.CurrentSource(names[3], 0.05),
-        kh.Amplifier(names[0], "amp", gain),
+        kh.Amplifier(names[0], "amp", 2.0),
         kh.Resistor(["amp", "z"], ["z", "gnd"], [0.5, 1.0]),
         kh.ShockleyDiode("z", "gnd", saturation_current=1e-6),
     ]
@@ -94,34 +94,30 @@ def test_sparse_newton_refuses_what_it_cannot_solve():
 
 
 def _seed_miniature():
-    """The seed network's shape in miniature: 40 inputs into 3 diode-clamped nodes and an
-    output (120 resistors from held inputs)."""
+    """The seed network's shape in miniature, with every kind of element: 12 inputs into 3
+    diode-clamped nodes (dense rows of 6 × 20 entries against 42 resistors, so the linear
+    block is taken by default), a diode between two of them, a bias current, an inverting amplifier
+    (its potential bound is |H⁻¹|·t, not H⁻¹·t) driving a diode-loaded branch, two outputs."""
     rng = np.random.default_rng(3)
-    inputs = [f"x{k}" for k in range(40)]
+    inputs = [f"x{k}" for k in range(12)]
     hidden = ["h0", "h1", "h2"]
     elements = [
         kh.Ground("gnd"),
         kh.Input(inputs),
-        kh.Resistor([i for i in inputs for _ in hidden], hidden * 40, rng.uniform(1e-3, 1e-2, 120)),
-        kh.ShockleyDiode(hidden, ["gnd"] * 3, saturation_current=1e-6),
+        kh.Resistor([i for i in inputs for _ in hidden], hidden * 12, rng.uniform(1e-3, 1e-2, 36)),
+        kh.ShockleyDiode(hidden + ["h0"], ["gnd"] * 3 + ["h1"], saturation_current=1e-6),
         kh.ShockleyDiode(["gnd"] * 3, hidden, saturation_current=1e-6),
+        kh.CurrentSource("h2", 1e-3),
         kh.Resistor(hidden, ["out"] * 3, [0.01, 0.02, 0.03]),
         kh.Resistor("out", "gnd", 0.05),
+        kh.Amplifier("h0", "amp", -2.0),
+        kh.Resistor(["amp", "z"], ["z", "gnd"], [0.05, 0.1]),
+        kh.ShockleyDiode("z", "gnd", saturation_current=1e-6),
     ]
-    circuit = kh.Circuit(elements, outputs=["out"])
-    return circuit, jnp.asarray(rng.uniform(-2, 2, (2, 40)))
-
-
-def test_sparse_newton_with_few_free_nodes_and_many_input_resistors():
-    """The seed network's shape in miniature: L is held dense (n² = 16 entries against 496
-    COO ones) and the resistors as dense rows — the same solution as the dense solver."""
-    from kirchhoff._solver import _sparse
-
-    circuit, x = _seed_miniature()
-    assert _sparse.uses_linear_block(circuit)
-    eq_d, eq_s = kh.DampedNewton().solve(circuit, x), kh.SparseNewton().solve(circuit, x)
-    assert np.all(eq_s.status == kh.Status.SUCCESS)
-    assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10
+    circuit = kh.Circuit(elements, outputs=["out", "z"])
+    x = jnp.asarray(rng.uniform(-2, 2, (2, 12)))
+    y = jnp.asarray(rng.uniform(-0.1, 0.1, (2, 2)))
+    return circuit, x, y
 
 
 @jax.jit
@@ -143,47 +139,6 @@ def _block_terms(solver, circuit, free, x, y, beta):
     return jax.vmap(one)(free, x, y)
 
 
-def test_linear_block_path_matches_the_element_by_element_one(monkeypatch):
-    """Every kind of element through the dense linear block (forced: the mixed circuit has
-    too many free nodes for it by default), with an inverting amplifier (whose potential
-    bound is |H⁻¹|·t, not H⁻¹·t; the seed network's miniature above takes the other branch):
-    the same potentials, KCL errors and current scales as element by element, and SUCCESS."""
-    from kirchhoff._solver import _sparse
-
-    circuit, x, y = _mixed_circuit(gain=-2.0)
-    assert _sparse._block(circuit) is None
-    monkeypatch.setattr(_sparse, "_BLOCK_PER_ELEMENT", 10**9)
-    assert _sparse._block(circuit) is not None
-    sparse, dense = kh.SparseNewton(), kh.DampedNewton()
-    for beta in (0.0, 0.5):
-        eq_d = dense.solve(circuit, x, y, beta)
-        eq_s = sparse.solve(circuit, x, y, beta)
-        assert np.all(eq_s.status == kh.Status.SUCCESS)
-        assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10
-        block_err, block_scale, err, scale, lower, exact = _block_terms(
-            sparse, circuit, eq_s.free, x, y, beta
-        )
-        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
-        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
-        # the loop's tolerance comes from a lower bound on the scale, within 2× of it
-        assert bool(jnp.all(lower <= exact * (1 + 1e-12)))
-        assert bool(jnp.all(2 * lower >= exact * (1 - 1e-12)))
-    # nudged phases (deviation problems) through the block too: the same deviations, and the
-    # same KCL errors and scales (matrix products alone) as element by element
-    free = dense.solve(circuit, x)
-    for beta in (1e-3, -1e-3):
-        nd_d = dense.solve_nudged(circuit, x, y, beta, free)
-        nd_s = sparse.solve_nudged(circuit, x, y, beta, free)
-        assert np.all(nd_s.status == kh.Status.SUCCESS)
-        scale_dev = float(jnp.max(jnp.abs(nd_d.deviation)))
-        assert float(jnp.max(jnp.abs(nd_s.deviation - nd_d.deviation))) < 1e-8 * scale_dev
-        block_err, block_scale, err, scale = _deviation_terms(
-            sparse, circuit, free.free, nd_s.deviation, x, y, beta
-        )
-        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
-        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
-
-
 @jax.jit
 def _deviation_terms(solver, circuit, free0, deviation, x, y, beta):
     """Per example, for the nudged phase's deviation problem: KCL error and current scale
@@ -203,15 +158,55 @@ def _deviation_terms(solver, circuit, free0, deviation, x, y, beta):
     return jax.vmap(one)(free0, deviation, x, y)
 
 
+def test_linear_block_path_matches_the_element_by_element_one():
+    """Few free nodes and many input resistors (the seed network's shape): L is held dense
+    and the resistors as dense rows. The same potentials, KCL errors and current scales as
+    element by element and as the dense solver, free, nudged (β at a target) and in the
+    nudged phases' deviations, all SUCCESS."""
+    from kirchhoff._solver import _sparse
+
+    circuit, x, y = _seed_miniature()
+    assert _sparse.uses_linear_block(circuit)
+    sparse, dense = kh.SparseNewton(), kh.DampedNewton()
+    for beta in (0.0, 0.5):
+        eq_d = dense.solve(circuit, x, y, beta)
+        eq_s = sparse.solve(circuit, x, y, beta)
+        assert np.all(eq_s.status == kh.Status.SUCCESS)
+        assert float(jnp.max(jnp.abs(eq_s.free - eq_d.free))) < 1e-10
+        block_err, block_scale, err, scale, lower, exact = _block_terms(
+            sparse, circuit, eq_s.free, x, y, beta
+        )
+        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
+        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
+        # the loop's tolerance comes from a lower bound on the scale, within 2× of it
+        assert bool(jnp.all(lower <= exact * (1 + 1e-12)))
+        assert bool(jnp.all(2 * lower >= exact * (1 - 1e-12)))
+    free = dense.solve(circuit, x)
+    for beta in (1e-3, -1e-3):
+        nd_d = dense.solve_nudged(circuit, x, y, beta, free)
+        nd_s = sparse.solve_nudged(circuit, x, y, beta, free)
+        assert np.all(nd_s.status == kh.Status.SUCCESS)
+        scale_dev = float(jnp.max(jnp.abs(nd_d.deviation)))
+        assert float(jnp.max(jnp.abs(nd_s.deviation - nd_d.deviation))) < 1e-8 * scale_dev
+        block_err, block_scale, err, scale = _deviation_terms(
+            sparse, circuit, free.free, nd_s.deviation, x, y, beta
+        )
+        np.testing.assert_allclose(block_scale, scale, rtol=1e-12)
+        assert float(jnp.max(jnp.abs(block_err - err))) < 1e-14 * float(jnp.max(scale))
+
+
 def test_dense_newton_hands_many_resistor_circuits_to_the_block_path():
-    """``block_elements``: the seed network's shape in miniature (120 resistors) is solved as
-    SparseNewton solves it from 120 resistors on, and densely with None."""
-    circuit, x = _seed_miniature()
+    """``block_elements``: the miniature (42 resistors) is solved as SparseNewton solves it
+    from 42 resistors on; the default (10⁴) keeps it dense."""
+    from kirchhoff._solver import _sparse
+
+    circuit, x, _ = _seed_miniature()
     sparse = kh.SparseNewton().solve(circuit, x)
-    handed = kh.DampedNewton(block_elements=120).solve(circuit, x)
+    handed = kh.DampedNewton(block_elements=42).solve(circuit, x)
     np.testing.assert_array_equal(handed.free, sparse.free)  # the same computation
     np.testing.assert_array_equal(handed.n_steps, sparse.n_steps)
-    kept = kh.DampedNewton(block_elements=None).solve(circuit, x)
-    assert float(jnp.max(jnp.abs(kept.free - sparse.free))) < 1e-10
+    assert _sparse.uses_linear_block(circuit)
+    assert kh.DampedNewton()._sparse(circuit) is None
+    assert kh.DampedNewton(block_elements=43)._sparse(circuit) is None
     with pytest.raises(ValueError, match="block_elements"):
         kh.DampedNewton(block_elements=0)
