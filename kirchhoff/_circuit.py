@@ -519,28 +519,25 @@ class Circuit(AbstractCircuit):
         gain = jnp.concatenate([self.node_gain, jnp.zeros(1, self.dtype)])
         at, a = root[rows], gain[rows]
         weight = self.node_weight_free()
-        if change is not None:
-            x = self.potential_changes(change)
-            xr = jnp.concatenate([x, jnp.zeros(1, x.dtype)])[rows]
-            current = xr * total - g @ x
-            # a resistor's conductance at both ends of the step: 2c·(|x_a| + |x_b|)
-            size = 2 * (jnp.abs(xr) * total + g @ jnp.abs(x))
-            grad = jnp.zeros(n + 1, x.dtype).at[at].add(a * current)[:n]
-            scale = jnp.zeros(n + 1, x.dtype).at[at].add(jnp.abs(a) * size)[:n]
-            return grad, scale / weight
-        v = self.potentials(free, inputs)
-        v_ext = jnp.concatenate([v, jnp.zeros(1, v.dtype)])
-        vr = v_ext[rows]
+        # the potentials (or, with change, their changes) at every node and at the rows
+        v = self.potentials(free, inputs) if change is None else self.potential_changes(change)
+        vr = jnp.concatenate([v, jnp.zeros(1, v.dtype)])[rows]
         # products (batched: matrix products) wherever the sum allows them
         current = vr * total - g @ v
-        # as current_scale: c·(|v_a| + |v_b|) bounds the round-off, plus |current|
-        if exact:
-            drops = jnp.sum(g * jnp.abs(vr[:, None] - v[None, :]), axis=1)
+        if change is not None:
+            # a resistor's conductance at both ends of the step: 2c·(|x_a| + |x_b|)
+            size = 2 * (jnp.abs(vr) * total + g @ jnp.abs(v))
         else:
-            drops = jnp.abs(current)  # ≤ the sum of |c·(v_a − v_b)|
-        size = jnp.abs(vr) * total + g @ jnp.abs(v) + drops
+            # as current_scale: c·(|v_a| + |v_b|) bounds the round-off, plus |current|
+            if exact:
+                drops = jnp.sum(g * jnp.abs(vr[:, None] - v[None, :]), axis=1)
+            else:
+                drops = jnp.abs(current)  # ≤ the sum of |c·(v_a − v_b)|
+            size = jnp.abs(vr) * total + g @ jnp.abs(v) + drops
         grad = jnp.zeros(n + 1, v.dtype).at[at].add(a * current)[:n]
         scale = jnp.zeros(n + 1, v.dtype).at[at].add(jnp.abs(a) * size)[:n]
+        if change is not None:
+            return grad, scale / weight  # the current sources have no increment
         sources = [(e, t, w) for e, t, w in self._groups(True) if isinstance(e, AbstractSource)]
         if sources:
 
@@ -629,17 +626,16 @@ class Circuit(AbstractCircuit):
                 total = total + jnp.sum(w * e.co_content_increment(u, du))
         return total
 
-    def current_scale(self, free, inputs, change=None, linear: bool | None = None):
+    def current_scale(self, free, inputs, change=None):
         """Per free node, the size of the currents that meet there (amperes, shape
         ``(n_free,)``), summed element by element: the scale against which its KCL residual
         is judged. With ``change`` (volts, ``(n_free,)``), the size of the current changes
-        along the deviation from ``free`` to ``free + change``; ``linear`` selects groups as
-        in ``energy_of_potentials``."""
+        along the deviation from ``free`` to ``free + change``."""
         v = self.potentials(free, inputs)
         x = v if change is None else self.potential_changes(change)
         at = v if change is None else v + x
         node = jnp.zeros(self.n_nodes, v.dtype)
-        for e, t, w in self._groups(linear):
+        for e, t, w in zip(self.elements, self.terminals, self.energy_weights, strict=True):
             if isinstance(e, AbstractDissipative):
                 # c·(|v_a| + |v_c|) bounds both the current and the round-off in it; with a
                 # change, c at both ends bounds the current change along the step

@@ -386,14 +386,13 @@ class SparseNewton(AbstractSolver):
                 self.tolerance(circuit, free, inputs, target, beta),
                 self.kcl_error(circuit, free, inputs, target, beta),
             )
-        g, scale = self._block_terms(circuit, block, reduced, free, inputs, target, beta)
-        tol = self.atol + self.effective_rtol(free.dtype) * scale
-        return tol, jnp.abs(g) / circuit.node_weight_free()
+        err, scale = self._block_terms(circuit, block, reduced, free, inputs, target, beta)
+        return self.atol + self.effective_rtol(free.dtype) * scale, err
 
     def _block_terms(self, circuit, block, reduced, free, inputs, target, beta, exact=True):
-        """∂(E + β·C)/∂v and the current scale (the nudge's included) per free node, the
-        resistors' from the linear block, the rest element by element (``exact=False``: a
-        lower bound on the scale, from matrix products alone; see
+        """|KCL error| (from ∂(E + β·C)/∂v) and the current scale (the nudge's included) per
+        free node, the resistors' from the linear block, the rest element by element
+        (``exact=False``: a lower bound on the scale, from matrix products alone; see
         ``Circuit.linear_block_terms``)."""
         g_nl = _nonlinear_gradient(reduced, free)
         g_cost = beta * jax.grad(lambda z: _cost(reduced, z, target))(free)
@@ -407,15 +406,15 @@ class SparseNewton(AbstractSolver):
             other = other + jnp.abs(circuit.multiplier)
         else:
             g_lin, s_lin = circuit.linear_block_terms(block, free, inputs, exact)
-        return g_lin + g_nl + g_cost, s_lin + other / weight
+        return jnp.abs(g_lin + g_nl + g_cost) / weight, s_lin + other / weight
 
     def _error_and_scale(self, circuit, free, inputs, target, beta):
         block = _block(circuit)
         if block is None:
             return super()._error_and_scale(circuit, free, inputs, target, beta)
-        reduced = _reduce(circuit, inputs)
-        g, scale = self._block_terms(circuit, block, reduced, free, inputs, target, beta)
-        return jnp.abs(g) / circuit.node_weight_free(), scale
+        return self._block_terms(
+            circuit, block, _reduce(circuit, inputs), free, inputs, target, beta
+        )
 
     def kcl_error(self, circuit, free, inputs, target, beta):
         """As [`AbstractSolver.kcl_error`][kirchhoff.AbstractSolver.kcl_error]; the
@@ -450,11 +449,11 @@ class SparseNewton(AbstractSolver):
             bound on the current scale: no pass over the resistors, and a stop here passes
             the exact test (the status's) too."""
             del tol
-            g, scale = self._block_terms(
+            err, scale = self._block_terms(
                 circuit, block, reduced, free, inputs, target, beta, exact=False
             )
             t = self.atol + self.effective_rtol(free.dtype) * scale
-            return t, _max_ratio(jnp.abs(g) / weight, t)
+            return t, _max_ratio(err, t)
 
         def check(free, tol):
             """(tolerance, ratio): the exact test (a pass over every element for the current
